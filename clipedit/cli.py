@@ -1,0 +1,105 @@
+"""The ``clipedit`` command line.
+
+Every subcommand follows the same conventions: ``--out PATH`` (outputs in
+several formats go beside it with the same stem), ``--seed``, ``--steps``,
+``--device``, ``--model``; bad input exits with code 2 and a one-line message.
+
+    clipedit guide "a red circle" --out out.png
+    clipedit models
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Callable
+
+SUBCOMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line, exit code 2."""
+
+
+def common_options(p: argparse.ArgumentParser, steps: int, out: str) -> None:
+    """The options every subcommand shares."""
+    p.add_argument("--out", type=Path, default=Path(out), help=f"output path (default {out})")
+    p.add_argument("--steps", type=int, default=steps, help=f"optimisation steps (default {steps})")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available)")
+    p.add_argument("--model", default="auto",
+                   help="CLIP model: auto, ViT-B/32, RN50, clipedit/shapes or a checkpoint path (default auto)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _cmd_guide(a: argparse.Namespace) -> int:
+    from clipedit.imageio import load_image, save_image
+    from clipedit.pixels import guide_image
+
+    if a.steps < 1:
+        raise UsageError("--steps must be at least 1")
+    init = load_image(a.init) if a.init else None
+    res = guide_image(a.prompt, negatives=a.negative or None, model=a.model, steps=a.steps, size=a.size,
+                      param=a.param, augment=a.augment, n_augs=a.n_augs, lr=a.lr, seed=a.seed, init=init,
+                      device=a.device, progress=not a.quiet)
+    png = save_image(res.image, a.out.with_suffix(a.out.suffix or ".png"))
+    report = {
+        "prompt": a.prompt, "negatives": a.negative or [], "model": [m.name for m in res.guide.models],
+        "steps": a.steps, "seed": a.seed, "similarities": res.guide.score(res.image.to(res.guide.device)),
+        "loss": res.run.series("loss"),
+    }
+    js = png.with_suffix(".json")
+    js.write_text(json.dumps(report, indent=1))
+    print(f"wrote {png} and {js}")
+    return 0
+
+
+def _cmd_models(a: argparse.Namespace) -> int:
+    from clipedit.models.registry import _REGISTRY, cache_dir
+
+    print(f"cache: {cache_dir()}")
+    print("auto: ViT-B/32 when its weights are cached or downloadable, else clipedit/shapes")
+    for name, spec in _REGISTRY.items():
+        where = "bundled" if spec.url is None else ("cached" if (cache_dir() / spec.filename).is_file() else "download")
+        print(f"{name:18s} {where:9s} {spec.description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clipedit", description="CLIP-guided, text-driven image manipulation")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("guide", help="optimise an image towards a text prompt")
+    g.add_argument("prompt", help='what to draw, e.g. "a red circle"')
+    common_options(g, steps=200, out="out.png")
+    g.add_argument("--negative", action="append", help="a prompt to avoid (repeatable)")
+    g.add_argument("--size", type=int, default=None, help="output side in pixels (default: 2x the model's input)")
+    g.add_argument("--param", choices=["pyramid", "pixels"], default="pyramid", help="image parameterisation")
+    g.add_argument("--augment", choices=["cutouts", "clipdraw", "affine_jitter", "none"], default="cutouts")
+    g.add_argument("--n-augs", type=int, default=8, help="augmented views per step (default 8)")
+    g.add_argument("--lr", type=float, default=0.05)
+    g.add_argument("--init", default=None, help="start from this image instead of noise")
+    SUBCOMMANDS["guide"] = _cmd_guide
+
+    m = sub.add_parser("models", help="list the registered CLIP models and where their weights are")
+    SUBCOMMANDS["models"] = _cmd_models
+    del m
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    from clipedit.models.registry import ModelUnavailableError
+    from clipedit.optim import NonFiniteLossError
+
+    try:
+        return SUBCOMMANDS[a.command](a)
+    except (UsageError, ValueError, FileNotFoundError, ModelUnavailableError, NonFiniteLossError) as err:
+        print(f"clipedit {a.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

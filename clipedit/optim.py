@@ -1,0 +1,229 @@
+"""The optimisation loop every clipedit method runs.
+
+:func:`optimize` owns the things each method would otherwise rewrite: the
+optimiser and learning-rate schedule, seeding, a tqdm progress bar
+(``tqdm.auto``, so notebooks get a widget bar), a preview callback every ``k``
+steps, the loss/similarity history, a NaN/inf guard that restores the last
+good parameters and raises :class:`NonFiniteLossError`, a stop flag (for a
+notebook's Stop button) and Ctrl-C handling that keeps the best result so far.
+
+A method supplies parameters and a closure::
+
+    def closure(step):
+        out = guide(render(params))
+        return out.loss, out.similarities      # loss tensor, dict of floats to log
+
+    result = optimize(params, closure, steps=200, lr=0.05, render=lambda: render(params))
+"""
+from __future__ import annotations
+
+import math
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence, Union
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+Closure = Callable[[int], Union[torch.Tensor, tuple[torch.Tensor, Mapping[str, float]]]]
+Callback = Callable[[int, "torch.Tensor | None", Mapping[str, float]], Any]
+Schedule = Union[str, Callable[[int, int], float], None]
+
+
+def seed_everything(seed: int | None) -> None:
+    """Seed Python, NumPy and torch (CPU and all GPUs). ``None`` leaves the RNGs alone."""
+    if seed is None:
+        return
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss or a gradient became NaN/inf. ``result`` holds the run up to the last good step,
+    and the parameters were restored to that step's values."""
+
+    def __init__(self, message: str, result: "OptimResult") -> None:
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass
+class OptimResult:
+    """Outcome of :func:`optimize`.
+
+    Attributes:
+        history: one dict per step: ``step``, ``loss``, ``lr`` and whatever the closure logged.
+        best_loss, best_step: the lowest loss seen and when.
+        steps_run: steps completed.
+        stopped: ``"done"``, ``"stop"`` (stop flag), ``"interrupt"`` (Ctrl-C) or ``"nonfinite"``.
+        image: ``render()`` of the returned parameters (``None`` without ``render``).
+        snapshots: ``(step, image)`` pairs captured every ``callback_every`` steps.
+    """
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_loss: float = math.inf
+    best_step: int = -1
+    steps_run: int = 0
+    stopped: str = "done"
+    image: torch.Tensor | None = None
+    snapshots: list[tuple[int, torch.Tensor]] = field(default_factory=list)
+
+    def series(self, key: str = "loss") -> list[float]:
+        """One logged quantity over the steps (e.g. ``"loss"`` or a prompt's label)."""
+        return [h[key] for h in self.history if key in h]
+
+
+def make_schedule(schedule: Schedule, steps: int) -> Callable[[int], float]:
+    """Learning-rate factor per step: ``None``/``"constant"``, ``"cosine"``, ``"step"`` (x0.4 at 50% and 75%,
+    CLIPDraw-like), ``"warmup_cosine"`` (StyleCLIP-like ramp up over 5%, cosine ramp down over the last 25%),
+    or a callable ``f(step, steps) -> factor``."""
+    if schedule is None or schedule == "constant":
+        return lambda s: 1.0
+    if callable(schedule):
+        return lambda s: float(schedule(s, steps))
+    if schedule == "cosine":
+        return lambda s: 0.5 * (1 + math.cos(math.pi * s / max(1, steps)))
+    if schedule == "step":
+        return lambda s: 1.0 if s < steps * 0.5 else (0.4 if s < steps * 0.75 else 0.16)
+    if schedule == "warmup_cosine":
+        def f(s: int) -> float:
+            t = s / max(1, steps)
+            ramp = 0.5 - 0.5 * math.cos(min(1.0, (1 - t) / 0.25) * math.pi)
+            return ramp * min(1.0, t / 0.05)
+        return f
+    raise ValueError(f"unknown schedule {schedule!r}: use constant, cosine, step, warmup_cosine or a callable")
+
+
+def _snapshot(params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in params]
+
+
+def _restore(params: Sequence[torch.Tensor], values: Sequence[torch.Tensor]) -> None:
+    with torch.no_grad():
+        for p, v in zip(params, values):
+            p.copy_(v)
+
+
+def optimize(
+    params: Iterable[torch.Tensor] | Sequence[Mapping[str, Any]],
+    closure: Closure,
+    steps: int,
+    *,
+    optimizer: str | torch.optim.Optimizer = "adam",
+    lr: float = 0.05,
+    schedule: Schedule = None,
+    seed: int | None = None,
+    render: Callable[[], torch.Tensor] | None = None,
+    callback: Callback | None = None,
+    callback_every: int = 10,
+    keep_snapshots: bool = False,
+    return_best: bool = False,
+    progress: bool = True,
+    desc: str = "optimising",
+    stop: threading.Event | None = None,
+) -> OptimResult:
+    """Minimise ``closure(step)`` over ``params`` for ``steps`` steps.
+
+    Args:
+        params: tensors (or optimiser parameter groups, for per-group learning rates).
+        closure: ``closure(step)`` returns the loss tensor, or ``(loss, logs)`` with ``logs`` a dict of floats.
+        optimizer: ``"adam"``, ``"adamw"``, ``"sgd"`` or a ready optimiser (``params``/``lr`` then ignored).
+        lr: base learning rate (groups keep their own ``lr`` times the schedule factor).
+        schedule: see :func:`make_schedule`.
+        seed: seeds every RNG first (see :func:`seed_everything`).
+        render: returns the current image ``(B, 3, H, W)`` for previews, snapshots and the result.
+        callback: ``callback(step, image, logs)`` every ``callback_every`` steps and after the last step;
+            returning ``False`` stops the run.
+        keep_snapshots: store ``render()`` every ``callback_every`` steps in ``result.snapshots``.
+        return_best: restore the parameters of the lowest loss at the end (else the last ones).
+        stop: an event; when set the loop stops after the current step (``stopped="stop"``).
+
+    Returns:
+        :class:`OptimResult`. Parameters are updated in place.
+
+    Raises:
+        NonFiniteLossError: the loss or a gradient became NaN/inf; parameters are restored to the
+            last finite step and the error carries the partial result.
+        ValueError: ``steps < 0``.
+    """
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    seed_everything(seed)
+    if isinstance(optimizer, torch.optim.Optimizer):
+        opt = optimizer
+    else:
+        plist = list(params)
+        makers = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+        if optimizer not in makers:
+            raise ValueError(f"unknown optimizer {optimizer!r}; choose from {sorted(makers)}")
+        opt = makers[optimizer](plist, lr=lr)
+    tensors = [p for g in opt.param_groups for p in g["params"]]
+    base_lrs = [g["lr"] for g in opt.param_groups]
+    factor = make_schedule(schedule, steps)
+    result = OptimResult()
+    last_good = _snapshot(tensors)
+    best = last_good
+
+    def preview(step: int, logs: Mapping[str, float]) -> bool:
+        image = None
+        if render is not None and (callback is not None or keep_snapshots):
+            with torch.no_grad():
+                image = render().detach().cpu()
+            if keep_snapshots:
+                result.snapshots.append((step, image))
+        if callback is not None:
+            return callback(step, image, logs) is not False
+        return True
+
+    bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False)
+    try:
+        for step in bar:
+            f = factor(step)
+            for g, base in zip(opt.param_groups, base_lrs):
+                g["lr"] = base * f
+            opt.zero_grad(set_to_none=True)
+            out = closure(step)
+            loss, logs = (out if isinstance(out, tuple) else (out, {}))
+            value = float(loss.detach())
+            bad = not math.isfinite(value)
+            if not bad:
+                loss.backward()
+                bad = any(p.grad is not None and not torch.isfinite(p.grad).all() for p in tensors)
+            if bad:
+                _restore(tensors, last_good)
+                result.stopped = "nonfinite"
+                result.image = render().detach() if render is not None else None
+                what = "loss" if not math.isfinite(value) else "a gradient"
+                raise NonFiniteLossError(
+                    f"{what} became NaN/inf at step {step} (loss {value}); parameters restored to step "
+                    f"{result.steps_run - 1}. Lower the learning rate or check the inputs.", result)
+            if value < result.best_loss:
+                result.best_loss, result.best_step = value, step
+                best = _snapshot(tensors)
+            last_good = _snapshot(tensors)  # the values this finite loss was computed at
+            opt.step()
+            row = {"step": step, "loss": value, "lr": opt.param_groups[0]["lr"], **{k: float(v) for k, v in logs.items()}}
+            result.history.append(row)
+            result.steps_run = step + 1
+            bar.set_postfix(loss=f"{value:.4f}")
+            if (step + 1) % max(1, callback_every) == 0 or step + 1 == steps:
+                if not preview(step + 1, row):
+                    result.stopped = "stop"
+                    break
+            if stop is not None and stop.is_set():
+                result.stopped = "stop"
+                break
+    except KeyboardInterrupt:
+        result.stopped = "interrupt"
+        _restore(tensors, best)  # Ctrl-C keeps the best result so far
+    finally:
+        bar.close()
+    if return_best and result.stopped != "interrupt" and result.best_step >= 0:
+        _restore(tensors, best)
+    if render is not None:
+        with torch.no_grad():
+            result.image = render().detach()
+    return result

@@ -1,0 +1,200 @@
+"""Train the offline guide ``clipedit/shapes``: a small CLIP on procedural shapes.
+
+Run once by a developer; the weights file it writes is committed inside the
+package (``clipedit/assets/shapes_guide.pt``)::
+
+    python -m clipedit.training.shapes_guide --minutes 45 --out clipedit/assets/shapes_guide.pt
+
+What makes *shape* (not only colour) come through, measured against a
+prototype that learnt colour but not shape:
+
+* 64x64 images and a convolutional image tower (CLIP's ModifiedResNet, width 16);
+* hard negatives: every caption also appears with its shape word swapped and
+  with its colour word swapped, so the text tower must read both words;
+* in-batch false negatives (same colour and shape) are masked out of the softmax;
+* CLIPDraw-like augmentations (perspective, resized crops) so the guide sees
+  what guidance shows it;
+* FGSM adversarial training (small epsilon) for gradients that draw shapes
+  instead of adversarial noise when images are optimised against the guide.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import re
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from clipedit.data.shapes import COLOUR_NAMES, HELD_OUT, SHAPES, sample_batch
+from clipedit.guidance.augment import make_augment
+from clipedit.models.openai_clip import CLIP_MEAN, CLIP_STD, ClipConfig, ClipModel, build_clip
+
+GUIDE_CONFIG = ClipConfig(
+    embed_dim=128, image_resolution=64, vision_layers=(2, 2, 2, 2), vision_width=16, vision_patch_size=None,
+    context_length=20, vocab_size=49408, transformer_width=128, transformer_heads=2, transformer_layers=3,
+)
+
+_ARTICLE_FIX = (re.compile(r"\ba (?=[aeiou])"), re.compile(r"\ban (?=[^aeiou])"))
+
+
+def _fix_articles(text: str) -> str:
+    text = _ARTICLE_FIX[0].sub("an ", text)
+    return _ARTICLE_FIX[1].sub("a ", text)
+
+
+def hard_negatives(captions: list[str], colours: list[int], shapes: list[int], rng: random.Random) -> list[str]:
+    """For each caption, one copy with the shape word swapped and one with the colour word swapped."""
+    shape_swapped, colour_swapped = [], []
+    for cap, c, s in zip(captions, colours, shapes):
+        cname, sname = COLOUR_NAMES[c], SHAPES[s]
+        # Held-out pairs must not appear even as negatives (that would teach "never this pair").
+        s2 = rng.choice([x for x in SHAPES if x != sname and (cname, x) not in HELD_OUT])
+        c2 = rng.choice([x for x in COLOUR_NAMES if x != cname and (x, sname) not in HELD_OUT])
+        shape_swapped.append(_fix_articles(cap.replace(f"{cname} {sname}", f"{cname} {s2}")))
+        colour_swapped.append(_fix_articles(cap.replace(f"{cname} {sname}", f"{c2} {sname}")))
+    return shape_swapped + colour_swapped
+
+
+def zero_shot(model: ClipModel, pairs, n: int = 600, seed: int = 1234) -> dict[str, float]:
+    """Zero-shot accuracy over all 36 ``"a {colour} {shape}"`` prompts on images of ``pairs``."""
+    from clipedit.guidance.guide import preprocess
+
+    prompts = [(c, s) for c in COLOUR_NAMES for s in SHAPES]
+    texts = [_fix_articles(f"a {c} {s}") for c, s in prompts]
+    batch = sample_batch(n, model.input_resolution, torch.Generator().manual_seed(seed), only=pairs)
+    with torch.no_grad():
+        t = F.normalize(model.encode_text(model.tokenize(texts)), dim=-1)
+        im = F.normalize(model.encode_image(preprocess(batch.images, model)), dim=-1)
+    pred = (im @ t.T).argmax(-1)
+    pc = torch.tensor([COLOUR_NAMES.index(prompts[i][0]) for i in pred])
+    ps = torch.tensor([SHAPES.index(prompts[i][1]) for i in pred])
+    colour_ok, shape_ok = pc == batch.colour, ps == batch.shape
+    return {
+        "both": float((colour_ok & shape_ok).float().mean()),
+        "colour": float(colour_ok.float().mean()),
+        "shape": float(shape_ok.float().mean()),
+    }
+
+
+def save_guide(model: ClipModel, path: Path, meta: dict) -> None:
+    """Write the compact checkpoint: token-embedding rows never trained are dropped."""
+    sd = {k: v.detach().cpu().clone() for k, v in model.model.state_dict().items()}
+    emb = sd.pop("token_embedding.weight")
+    used = emb.abs().sum(1).nonzero()[:, 0]
+    torch.save({
+        "format": "clipedit-compact-clip/1",
+        "config": asdict(GUIDE_CONFIG),
+        "state_dict": sd,
+        "token_ids": used,
+        "token_rows": emb[used].clone(),
+        "meta": meta,
+    }, path)
+
+
+def train(minutes: float, out: Path, batch: int = 256, lr: float = 1e-3, adv_eps: float = 8 / 255,
+          seed: int = 0, eval_every: int = 200, max_steps: int | None = None) -> ClipModel:
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    gen = torch.Generator().manual_seed(seed)
+    net = build_clip(GUIDE_CONFIG)
+    torch.nn.init.zeros_(net.token_embedding.weight)  # untrained rows stay zero: the file stores only used rows
+    with torch.no_grad():
+        net.token_embedding.weight.normal_(std=0.02)
+    used_rows = torch.zeros(GUIDE_CONFIG.vocab_size, dtype=torch.bool)
+    model = ClipModel(net, "clipedit/shapes", GUIDE_CONFIG)
+    model.model.requires_grad_(True).train()
+    params = [p for p in net.parameters()]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.05)
+    augment = make_augment("clipdraw", GUIDE_CONFIG.image_resolution, crop_scale=(0.7, 1.0))
+    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    budget = minutes * 60
+    est_steps = max_steps or 10_000
+    t0 = time.time()
+    step = 0
+    log = []
+    while True:
+        elapsed = time.time() - t0
+        if (max_steps is not None and step >= max_steps) or (max_steps is None and elapsed > budget):
+            break
+        progress = min(1.0, (elapsed / budget) if max_steps is None else step / max_steps)
+        warm = min(1.0, (step + 1) / 100)
+        for g in opt.param_groups:
+            g["lr"] = lr * warm * 0.5 * (1 + math.cos(math.pi * progress))
+        b = sample_batch(batch, 64, gen, rng=rng)
+        with torch.no_grad():
+            views = augment(b.images, 1)
+        negs = hard_negatives(b.captions, b.colour.tolist(), b.shape.tolist(), rng)
+        tokens = model.tokenize(b.captions + negs)
+        used_rows[tokens.unique()] = True
+        same = (b.colour[:, None] == b.colour[None]) & (b.shape[:, None] == b.shape[None])
+        same.fill_diagonal_(False)
+        targets = torch.arange(batch)
+
+        def loss_fn(x: torch.Tensor, tx: torch.Tensor) -> torch.Tensor:
+            im = F.normalize(net.encode_image((x - mean) / std), dim=-1)
+            scale = net.logit_scale.exp().clamp(max=100)
+            logits = scale * im @ tx.T  # (B, 3B): positives, shape-swapped, colour-swapped
+            logits[:, :batch] = logits[:, :batch].masked_fill(same, -1e4)
+            t2i = (scale * tx[:batch] @ im.T).masked_fill(same, -1e4)
+            return 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(t2i, targets))
+
+        x = views
+        text = F.normalize(net.encode_text(tokens), dim=-1)
+        if adv_eps > 0:
+            # FGSM with a random start (Wong et al. 2020): cheap adversarial training.
+            delta = (torch.rand_like(x) * 2 - 1) * adv_eps
+            delta.requires_grad_(True)
+            grad, = torch.autograd.grad(loss_fn((x + delta).clamp(0, 1), text.detach()), delta)
+            x = (x + (delta + 1.25 * adv_eps * grad.sign()).clamp(-adv_eps, adv_eps)).clamp(0, 1).detach()
+        loss = loss_fn(x, text)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():  # keep never-seen token rows at exactly zero (weight decay would not move them anyway)
+            net.token_embedding.weight[~used_rows] = 0
+        step += 1
+        if step % 20 == 0:
+            print(f"step {step} t={time.time() - t0:.0f}s loss={loss.item():.3f} "
+                  f"scale={net.logit_scale.exp().item():.1f} lr={opt.param_groups[0]['lr']:.2e}", flush=True)
+        if step % eval_every == 0:
+            net.eval()
+            zs = zero_shot(model, HELD_OUT)
+            net.train()
+            log.append({"step": step, "time": time.time() - t0, **zs})
+            print(f"  held-out zero-shot: {zs}", flush=True)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            save_guide(model, out, {"steps": step, "log": log})
+    net.eval().requires_grad_(False)
+    held = zero_shot(model, HELD_OUT, n=1200, seed=99)
+    seen = zero_shot(model, [(c, s) for c in COLOUR_NAMES for s in SHAPES if (c, s) not in HELD_OUT], n=1200, seed=98)
+    meta = {"steps": step, "seconds": time.time() - t0, "batch": batch, "adv_eps": adv_eps,
+            "held_out_zero_shot": held, "seen_zero_shot": seen, "log": log}
+    print("final held-out:", held, "seen:", seen, flush=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_guide(model, out, meta)
+    return model
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--minutes", type=float, default=45.0, help="wall-clock training budget")
+    p.add_argument("--steps", type=int, default=None, help="fixed number of steps instead of a time budget")
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--adv-eps", type=float, default=8 / 255)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-every", type=int, default=200)
+    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "assets" / "shapes_guide.pt")
+    a = p.parse_args(argv)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    train(a.minutes, a.out, a.batch, a.lr, a.adv_eps, a.seed, a.eval_every, a.steps)
+
+
+if __name__ == "__main__":
+    main()

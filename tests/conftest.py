@@ -1,0 +1,48 @@
+"""Shared fixtures: tiny CLIP models in OpenAI's format, built here (no weights are downloaded)."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("CLIPEDIT_OFFLINE", "1")  # tests never reach the network unless a test says so
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+from clipedit.models.openai_clip import ClipConfig, ClipModel, build_clip  # noqa: E402
+
+TINY_VIT = ClipConfig(embed_dim=32, image_resolution=32, vision_layers=2, vision_width=64, vision_patch_size=8,
+                      context_length=16, vocab_size=49408, transformer_width=64, transformer_heads=1,
+                      transformer_layers=2)
+TINY_RN = ClipConfig(embed_dim=32, image_resolution=64, vision_layers=(1, 1, 1, 1), vision_width=8,
+                     vision_patch_size=None, context_length=16, vocab_size=49408, transformer_width=64,
+                     transformer_heads=1, transformer_layers=1)
+
+
+def make_tiny(config: ClipConfig, seed: int = 0, name: str = "tiny") -> ClipModel:
+    torch.manual_seed(seed)
+    net = build_clip(config)
+    # Random BatchNorm statistics and non-zero last-BN gains so every layer matters in round trips.
+    for mod in net.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.running_mean.uniform_(-0.1, 0.1)
+            mod.running_var.uniform_(0.5, 1.5)
+            torch.nn.init.uniform_(mod.weight, 0.5, 1.5)
+    return ClipModel(net, name, config)
+
+
+@pytest.fixture
+def tiny_vit() -> ClipModel:
+    return make_tiny(TINY_VIT, 0, "tiny-vit")
+
+
+@pytest.fixture
+def tiny_rn() -> ClipModel:
+    return make_tiny(TINY_RN, 1, "tiny-rn")
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    d = tmp_path / "cache"
+    monkeypatch.setenv("CLIPEDIT_CACHE", str(d))
+    return d

@@ -1,0 +1,54 @@
+"""The shared notebook panel, driven programmatically (as nbmake and scripts do)."""
+from __future__ import annotations
+
+import torch
+
+from clipedit.pixels import guide_image
+from clipedit.widgets import PromptPanel, image_strip, png_bytes
+
+
+def run_guide(values, callback, stop):
+    return guide_image((values["prompt"], values["weight"]),
+                       negatives=[(values["negative"], values["negative_weight"])] if values["negative"] else None,
+                       model=values["model"], steps=values["steps"], seed=values["seed"], size=64,
+                       callback=callback, callback_every=2, stop=stop, progress=False, device="cpu").image
+
+
+def test_panel_runs_and_offers_download():
+    panel = PromptPanel(run_guide, models=["clipedit/shapes"], steps=4)
+    image = panel.run()
+    assert image.shape == (1, 3, 64, 64)
+    assert panel.preview.value[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "data:image/png;base64," in panel.download.value and "done" in panel.status.value
+    assert panel.values()["model"] == "clipedit/shapes" and panel.values()["negative"] == ""
+
+
+def test_stop_button_stops_a_background_run():
+    seen = []
+
+    def slow(values, callback, stop):
+        def cb(step, img, logs):
+            seen.append(step)
+            if step == 4:
+                panel.stop_button.click()
+            return callback(step, img, logs)
+        return guide_image(values["prompt"], model="clipedit/shapes", steps=200, size=64, callback=cb,
+                           callback_every=2, stop=stop, progress=False, device="cpu").image
+
+    panel = PromptPanel(slow, models=["clipedit/shapes"])
+    panel.run_button.click()  # background thread, like a user's click
+    panel.wait(120)
+    assert max(seen) <= 6 and "stopped" in panel.status.value and panel.result is not None
+
+
+def test_errors_show_in_the_panel():
+    panel = PromptPanel(run_guide, prompt="", models=["clipedit/shapes"])
+    panel.run_button.click()
+    panel.wait(60)
+    assert "error" in panel.status.value and isinstance(panel.error, ValueError)
+
+
+def test_helpers():
+    img = torch.rand(1, 3, 16, 16)
+    assert png_bytes(img, 64)[:4] == b"\x89PNG"
+    assert len(image_strip([img, img], ["a", "b"]).children) == 2
