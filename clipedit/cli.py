@@ -5,6 +5,8 @@ several formats go beside it with the same stem), ``--seed``, ``--steps``,
 ``--device``, ``--model``; bad input exits with code 2 and a one-line message.
 
     clipedit guide "a red circle" --out out.png
+    clipedit stylize content.jpg style.jpg --out out.png --strength 0.8
+    clipedit style-text content.jpg "a mosaic of blue and green glass" --out out.png
     clipedit models
 """
 from __future__ import annotations
@@ -55,6 +57,38 @@ def _cmd_guide(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_stylize(a: argparse.Namespace) -> int:
+    from clipedit.imageio import save_image
+    from clipedit.style.arbitrary import load_arbitrary_style, stylize
+
+    net = load_arbitrary_style(a.transfer, device=a.device)
+    out = stylize(a.content, a.style, a.strength, content_size=a.size, net=net)
+    png = save_image(out, a.out)
+    print(f"wrote {png}")
+    return 0
+
+
+def _cmd_style_text(a: argparse.Namespace) -> int:
+    from clipedit.imageio import save_image
+    from clipedit.style.arbitrary import style_transfer_clip
+
+    if a.steps < 1:
+        raise UsageError("--steps must be at least 1")
+    res = style_transfer_clip(a.content, a.prompt, a.style, negatives=a.negative or None, model=a.model,
+                              steps=a.steps, lr=a.lr, l2_weight=a.l2, n_augs=a.n_augs, content_size=a.size,
+                              seed=a.seed, device=a.device, progress=not a.quiet)
+    png = save_image(res.image, a.out)
+    emb = png.with_suffix(".embedding.pt")
+    import torch
+
+    torch.save({"embedding": res.embedding.cpu(), "start": res.start.cpu(), "prompt": a.prompt}, emb)
+    js = png.with_suffix(".json")
+    js.write_text(json.dumps({"prompt": a.prompt, "style": a.style, "model": [m.name for m in res.guide.models],
+                              "steps": a.steps, "seed": a.seed, "loss": res.run.series("loss")}, indent=1))
+    print(f"wrote {png}, {emb} and {js}")
+    return 0
+
+
 def _cmd_models(a: argparse.Namespace) -> int:
     from clipedit.models.registry import _REGISTRY, cache_dir
 
@@ -81,6 +115,27 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lr", type=float, default=0.05)
     g.add_argument("--init", default=None, help="start from this image instead of noise")
     SUBCOMMANDS["guide"] = _cmd_guide
+
+    st = sub.add_parser("stylize", help="arbitrary style transfer (Magenta): content in the style of an image")
+    st.add_argument("content", help="content image")
+    st.add_argument("style", help="style image")
+    common_options(st, steps=0, out="stylized.png")
+    st.add_argument("--strength", type=float, default=1.0, help="0 = content, 1 = full style (default 1)")
+    st.add_argument("--size", type=int, default=384, help="content shorter side (default 384)")
+    st.add_argument("--transfer", choices=["fp16", "int8"], default="fp16", help="transfer network weights")
+    SUBCOMMANDS["stylize"] = _cmd_stylize
+
+    sx = sub.add_parser("style-text", help="StyleTransferCLIP: restyle an image from a text description")
+    sx.add_argument("content", help="content image")
+    sx.add_argument("prompt", help='the style in words, e.g. "a mosaic of blue and green glass"')
+    common_options(sx, steps=100, out="style_text.png")
+    sx.add_argument("--style", default=None, help="start style image (default: the content's own style)")
+    sx.add_argument("--negative", action="append", help="a prompt to avoid (repeatable)")
+    sx.add_argument("--lr", type=float, default=0.05)
+    sx.add_argument("--l2", type=float, default=0.0, help="weight of ||E - E0||^2 (stay near the start style)")
+    sx.add_argument("--n-augs", type=int, default=8)
+    sx.add_argument("--size", type=int, default=256, help="content shorter side during optimisation")
+    SUBCOMMANDS["style-text"] = _cmd_style_text
 
     m = sub.add_parser("models", help="list the registered CLIP models and where their weights are")
     SUBCOMMANDS["models"] = _cmd_models

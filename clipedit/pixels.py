@@ -35,23 +35,27 @@ class ImageParam(nn.Module):
 
 
 class PixelImage(ImageParam):
-    """Logits on a ``low_res`` grid, bilinearly upsampled to ``size``."""
+    """Logits on a ``low_res`` grid, bilinearly upsampled to ``size`` (an int for a square, or ``(H, W)``)."""
 
-    def __init__(self, size: int, batch: int = 1, low_res: int | None = None, std: float = 0.1) -> None:
+    def __init__(self, size: int | tuple[int, int], batch: int = 1, low_res: int | tuple[int, int] | None = None,
+                 std: float = 0.1) -> None:
         super().__init__()
-        self.size, self.low_res = int(size), int(low_res or size)
-        self.logits = nn.Parameter(torch.randn(batch, 3, self.low_res, self.low_res) * std)
+        self.hw = (size, size) if isinstance(size, int) else tuple(size)
+        self.size = max(self.hw)
+        lr = low_res or self.hw
+        self.low_hw = (lr, lr) if isinstance(lr, int) else tuple(lr)
+        self.logits = nn.Parameter(torch.randn(batch, 3, *self.low_hw) * std)
 
     def forward(self) -> torch.Tensor:
         x = self.logits
-        if self.low_res != self.size:
-            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        if self.low_hw != self.hw:
+            x = F.interpolate(x, size=self.hw, mode="bilinear", align_corners=False)
         return torch.sigmoid(x)
 
     @torch.no_grad()
     def set_image(self, image: torch.Tensor) -> None:
         """Start from ``image`` ``(B, 3, H, W)`` in ``[0, 1]``."""
-        x = F.interpolate(as_image_batch(image), size=(self.low_res,) * 2, mode="bilinear", antialias=True)
+        x = F.interpolate(as_image_batch(image), size=self.low_hw, mode="bilinear", antialias=True)
         self.logits.copy_(torch.logit(x.clamp(0.02, 0.98)).expand_as(self.logits))
 
 

@@ -30,7 +30,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
@@ -58,7 +58,8 @@ class ModelSpec:
         url: download URL (``None`` for bundled models).
         sha256: expected checksum of the file.
         description: one line for listings.
-        loader: builds the :class:`ClipModel` from a local file path.
+        loader: builds the :class:`ClipModel` from a local file path (``None`` for weight files that are
+            not CLIP models, e.g. style networks, which use :func:`resolve` only).
     """
 
     name: str
@@ -66,7 +67,7 @@ class ModelSpec:
     url: str | None
     sha256: str | None
     description: str
-    loader: Callable[[Path, str], ClipModel]
+    loader: Callable[[Path, str], ClipModel] | None = None
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -168,19 +169,20 @@ def download(spec: ModelSpec, timeout: float = DOWNLOAD_TIMEOUT_S, progress: boo
             shutil.rmtree(folder, ignore_errors=True)  # leave no empty cache folder behind
 
 
-def resolve(spec: ModelSpec, download_ok: bool = True) -> Path:
-    """Local path of ``spec``'s weights: bundled, cached (checksum verified once) or downloaded."""
+def resolve(spec: ModelSpec, download_ok: bool = True, search: Sequence[Path] = ()) -> Path:
+    """Local path of ``spec``'s weights: bundled, found in ``search`` folders or the cache (checksum verified
+    once per process), or downloaded. ``spec`` is any object with ``name``, ``filename``, ``url`` and ``sha256``."""
     if spec.url is None:
         path = ASSETS / spec.filename
         if not path.is_file():
             raise ModelUnavailableError(f"bundled weights {path} are missing: reinstall clipedit")
         return path
-    path = cache_dir() / spec.filename
-    if path.is_file():
-        if path in _VERIFIED or not spec.sha256 or sha256_file(path) == spec.sha256:
-            _VERIFIED.add(path)
-            return path
-        log.warning("%s does not match its SHA-256 %s; fetching it again", path, spec.sha256)
+    for path in [Path(d) / spec.filename for d in search] + [cache_dir() / spec.filename]:
+        if path.is_file():
+            if path in _VERIFIED or not spec.sha256 or sha256_file(path) == spec.sha256:
+                _VERIFIED.add(path)
+                return path
+            log.warning("%s does not match its SHA-256 %s; ignoring it", path, spec.sha256)
     if not download_ok:
         raise ModelUnavailableError(f"{spec.filename} is not in {cache_dir()}. {_where_to_put(spec)}")
     return download(spec)

@@ -1,0 +1,209 @@
+"""Arbitrary style transfer (Magenta) and StyleTransferCLIP: a style described by words.
+
+* :func:`load_arbitrary_style` — the style prediction network ``SP`` and transfer network ``T`` from
+  Magenta's TFLite release (found in the data folder, the cache, or downloaded and checked);
+* :func:`stylize` — ``T(C, s * SP(style) + (1 - s) * SP(C))``: strength ``s`` interpolates between the
+  content's own embedding and the style's;
+* :func:`mix_styles` — interpolate several styles by mixing their embeddings (conditional instance
+  norm makes ``γ, β`` linear in ``E``);
+* :func:`style_transfer_clip` — StyleTransferCLIP: start at ``E0 = SP(style)`` (or ``SP(content)``),
+  optimise ``E`` with the CLIP guide against a text prompt (affine + colour-jitter + crop views),
+  optionally ``λ ||E - E0||²``; ``result.at(t)`` interpolates between ``E0`` and ``E*``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from clipedit.data.paths import find_data
+from clipedit.device import select_device
+from clipedit.guidance.guide import CLIPGuide, PromptLike
+from clipedit.imageio import ImageLike, as_image_batch, load_image
+from clipedit.models.registry import ModelSpec, resolve
+from clipedit.optim import OptimResult, optimize, seed_everything
+from clipedit.style.magenta import StylePredictor, StyleTransformer
+
+_HUB = "https://tfhub.dev/google/lite-model/magenta/arbitrary-image-stylization-v1-256"
+MAGENTA_FILES: dict[str, ModelSpec] = {
+    "predict": ModelSpec("magenta/predict-int8", "style_predict_int8_256.tflite",
+                         f"{_HUB}/int8/prediction/1?lite-format=tflite",
+                         "af6ad4b2e7aeba0675f32636082ab915ced5375229a3f8aff7e714c6213f5ed2",
+                         "Magenta arbitrary-image-stylization-v1-256 style prediction, int8 TFLite"),
+    "fp16": ModelSpec("magenta/transfer-fp16", "style_transfer_f16_384.tflite",
+                      f"{_HUB}/fp16/transfer/1?lite-format=tflite",
+                      "53b5243ed5aa33e408db7976c8a8e51a90a0f7708fd122a31428cd00fbdf6aa6",
+                      "Magenta arbitrary-image-stylization-v1-256 style transfer, fp16 TFLite"),
+    "int8": ModelSpec("magenta/transfer-int8", "style_transfer_int8_384.tflite",
+                      f"{_HUB}/int8/transfer/1?lite-format=tflite",
+                      "7a1550643cf034a4d813c0aa276976cd15da4141b4f1ec3631db1d0d9c8e2cd1",
+                      "Magenta arbitrary-image-stylization-v1-256 style transfer, int8 TFLite"),
+}
+MAGENTA_SUBDIR = "weights/magenta-arbitrary-stylization"
+
+
+def magenta_file(kind: str, download_ok: bool = True) -> Path:
+    """Path of a Magenta TFLite file (``"predict"``, ``"fp16"``, ``"int8"``): data folder, cache, or download."""
+    spec = MAGENTA_FILES[kind]
+    local = find_data(MAGENTA_SUBDIR)
+    return resolve(spec, download_ok, search=[local] if local else [])
+
+
+class ArbitraryStyleNet(nn.Module):
+    """``SP`` and ``T`` together. ``embed(style) -> (B, 100)``; ``forward(content, E) -> (B, 3, H, W)`` in [0, 1]."""
+
+    def __init__(self, predictor: StylePredictor, transformer: StyleTransformer) -> None:
+        super().__init__()
+        self.predictor, self.transformer = predictor, transformer
+        self.requires_grad_(False).eval()
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.transformer.parameters()).device
+
+    def embed(self, style: torch.Tensor) -> torch.Tensor:
+        return self.predictor(as_image_batch(style, "style image").to(self.device))
+
+    def forward(self, content: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        return self.transformer(as_image_batch(content, "content image").to(self.device), embedding.to(self.device))
+
+
+_NETS: dict[tuple[str, str], ArbitraryStyleNet] = {}
+
+
+def load_arbitrary_style(transfer: str = "fp16", device: str | torch.device | None = None,
+                         download_ok: bool = True) -> ArbitraryStyleNet:
+    """Magenta's networks in float32 on ``device`` (cached per process). ``transfer``: ``"fp16"`` or ``"int8"``."""
+    if transfer not in ("fp16", "int8"):
+        raise ValueError(f"transfer must be 'fp16' or 'int8', got {transfer!r}")
+    dev = select_device(device)
+    key = (transfer, str(dev))
+    if key not in _NETS:
+        net = ArbitraryStyleNet(StylePredictor.from_tflite(magenta_file("predict", download_ok)),
+                                StyleTransformer.from_tflite(magenta_file(transfer, download_ok)))
+        _NETS[key] = net.to(dev)
+    return _NETS[key]
+
+
+def _image(x: ImageLike, size: int | None, device: torch.device) -> torch.Tensor:
+    return load_image(x, size, device) if not isinstance(x, torch.Tensor) else load_image(x, size).to(device)
+
+
+@torch.no_grad()
+def stylize(content: ImageLike, style: ImageLike, strength: float = 1.0, content_size: int | None = 384,
+            net: ArbitraryStyleNet | None = None, device: str | torch.device | None = None) -> torch.Tensor:
+    """Render ``content`` in the style of ``style``.
+
+    Args:
+        content, style: paths, PIL images, arrays or ``(B, 3, H, W)`` tensors in [0, 1].
+        strength: 0 = the content's own embedding (nearly the content), 1 = the style's; values in between mix.
+        content_size: shorter side the content is resized to (``None``: as given).
+    Returns:
+        ``(1, 3, H, W)`` in [0, 1] on the network's device.
+    """
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must be in [0, 1], got {strength}")
+    net = net or load_arbitrary_style(device=device)
+    c = _image(content, content_size, net.device)
+    s = _image(style, None, net.device)
+    e = strength * net.embed(s) + (1 - strength) * net.embed(c)
+    return net(c, e)
+
+
+@torch.no_grad()
+def mix_styles(content: ImageLike, styles: Sequence[ImageLike], weights: Sequence[float] | None = None,
+               content_size: int | None = 384, net: ArbitraryStyleNet | None = None,
+               device: str | torch.device | None = None) -> torch.Tensor:
+    """Stylise with a weighted mix of several styles' embeddings (weights default to equal, normalised to 1)."""
+    if not styles:
+        raise ValueError("give at least one style image")
+    w = torch.tensor(weights if weights is not None else [1.0] * len(styles), dtype=torch.float32)
+    if len(w) != len(styles) or w.sum() <= 0:
+        raise ValueError("one non-negative weight per style, not all zero")
+    w = w / w.sum()
+    net = net or load_arbitrary_style(device=device)
+    c = _image(content, content_size, net.device)
+    e = sum(wi * net.embed(_image(s, None, net.device)) for wi, s in zip(w.tolist(), styles))
+    return net(c, e)
+
+
+@dataclass
+class StyleCLIPResult:
+    """StyleTransferCLIP outcome: ``image`` for ``E*``; ``embedding`` ``E*`` and ``start`` ``E0`` ``(1, 100)``."""
+
+    image: torch.Tensor
+    embedding: torch.Tensor
+    start: torch.Tensor
+    run: OptimResult
+    content: torch.Tensor
+    net: ArbitraryStyleNet
+    guide: CLIPGuide
+
+    @torch.no_grad()
+    def at(self, t: float) -> torch.Tensor:
+        """The content rendered with ``(1 - t) E0 + t E*`` (``t`` = 0: start style, 1: optimised)."""
+        return self.net(self.content, (1 - t) * self.start + t * self.embedding).cpu()
+
+
+def style_transfer_clip(
+    content: ImageLike,
+    prompt: PromptLike | Sequence[PromptLike],
+    style: ImageLike | None = None,
+    *,
+    negatives: PromptLike | Sequence[PromptLike] | None = None,
+    model: str = "auto",
+    steps: int = 100,
+    lr: float = 0.05,
+    l2_weight: float = 0.0,
+    augment: str = "affine_jitter",
+    n_augs: int = 8,
+    content_size: int | None = 256,
+    seed: int | None = 0,
+    device: str | torch.device | None = None,
+    net: ArbitraryStyleNet | None = None,
+    guide: CLIPGuide | None = None,
+    callback=None,
+    callback_every: int = 10,
+    keep_snapshots: bool = False,
+    progress: bool = True,
+    stop=None,
+) -> StyleCLIPResult:
+    """StyleTransferCLIP: optimise Magenta's style embedding so ``T(content, E)`` matches a text.
+
+    Args:
+        content: the image to restyle. prompt: text prompt(s) (weights allowed). style: optional start style
+            (default: the content's own embedding, i.e. start from the content's look).
+        l2_weight: ``λ`` of ``λ ||E - E0||²`` (keeps the result near the start style).
+        augment, n_augs: views for the CLIP loss (StyleTransferCLIP used affine + colour jitter + crops).
+        content_size: shorter side of the content during optimisation (the network is fully convolutional:
+            render the final ``E*`` at any size with ``net(content, result.embedding)``).
+    """
+    dev = select_device(device)
+    seed_everything(seed)
+    if guide is None:
+        guide = CLIPGuide(prompt, negatives=negatives, models=model, augment=augment, n_augs=n_augs, device=dev)
+    net = net or load_arbitrary_style(device=dev)
+    c = _image(content, content_size, net.device)
+    with torch.no_grad():
+        e0 = net.embed(_image(style, None, net.device) if style is not None else c)
+    e = nn.Parameter(e0.clone())
+
+    def render() -> torch.Tensor:
+        return net(c, e)
+
+    def closure(step: int):
+        out = guide(render())
+        loss = out.loss
+        logs = dict(out.similarities)
+        if l2_weight > 0:
+            reg = l2_weight * (e - e0).pow(2).sum()
+            loss = loss + reg
+            logs["l2"] = float(reg.detach())
+        return loss, logs
+
+    run = optimize([e], closure, steps, lr=lr, render=render, callback=callback, callback_every=callback_every,
+                   keep_snapshots=keep_snapshots, progress=progress, desc="style-text", stop=stop)
+    return StyleCLIPResult(run.image.detach().cpu(), e.detach().clone(), e0, run, c, net, guide)

@@ -1,0 +1,209 @@
+"""Magenta's arbitrary image stylisation (Ghiasi et al. 2017) in PyTorch, from its TFLite release.
+
+Two networks:
+
+* :class:`StylePredictor` — MobileNetV2-based style prediction ``SP``: a style image
+  ``(B, 3, 256, 256)`` in ``[0, 1]`` to the 100-d style embedding ``E`` (the "bottleneck").
+  The release is int8; weights are dequantised and activations run in float32.
+* :class:`StyleTransformer` — the transfer network ``T(C, E)``: three reflect-padded
+  convolutions down, five residual blocks and three nearest-upsampling convolutions up, every
+  normalisation a :class:`ConditionalInstanceNorm2d` whose ``γ, β`` are linear in ``E``; a sigmoid
+  output in ``[0, 1]``. Fully convolutional: any content size works (output = input size).
+
+Both are read from the ``.tflite`` files with :func:`clipedit.style.tflite_graph.read_tflite`
+(tensor names, layouts and the fused activations come from the file), so the port follows the
+published graph op for op; ``tests/test_magenta.py`` checks it against the TFLite interpreter.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from clipedit.style.layers import ConditionalInstanceNorm2d, same_pad
+from clipedit.style.tflite_graph import Graph, read_tflite
+
+BOTTLENECK = 100
+PREDICT_SIZE = 256
+
+
+def _act(x: torch.Tensor, code: int) -> torch.Tensor:
+    """TFLite fused activation: 0 none, 1 ReLU, 3 ReLU6."""
+    if code == 0:
+        return x
+    if code == 1:
+        return F.relu(x)
+    if code == 3:
+        return F.relu6(x)
+    raise NotImplementedError(f"fused activation {code}")
+
+
+class StyleConv(nn.Module):
+    """Reflect pad -> conv (-> conditional instance norm with (γ, β) = linear(E)) -> activation."""
+
+    def __init__(self, cin: int, cout: int, k: int, stride: int = 1, norm: bool = True,
+                 act: str = "relu", upsample: int = 1, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.k, self.stride, self.upsample, self.act = k, stride, upsample, act
+        self.conv = nn.Conv2d(cin, cout, k, stride)
+        self.norm = ConditionalInstanceNorm2d(cout, eps) if norm else None
+        self.gamma = nn.Linear(BOTTLENECK, cout) if norm else None
+        self.beta = nn.Linear(BOTTLENECK, cout) if norm else None
+
+    def forward(self, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        if self.upsample > 1:
+            x = F.interpolate(x, scale_factor=self.upsample, mode="nearest")
+        p = self.k // 2
+        x = self.conv(F.pad(x, (p, p, p, p), mode="reflect"))
+        if self.norm is not None:
+            x = self.norm(x, self.gamma(e), self.beta(e))
+        if self.act == "relu":
+            return F.relu(x)
+        if self.act == "sigmoid":
+            return torch.sigmoid(x)
+        return x
+
+
+class StyleTransformer(nn.Module):
+    """Magenta's transfer network ``T(content, E)``: ``(B, 3, H, W)`` in [0, 1], ``(B, 100)`` -> ``(B, 3, H, W)``."""
+
+    def __init__(self, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.contract = nn.ModuleList([StyleConv(3, 8, 9, 1, norm=False), StyleConv(8, 16, 3, 2, norm=False),
+                                       StyleConv(16, 32, 3, 2, norm=False)])
+        self.residual = nn.ModuleList([
+            nn.ModuleList([StyleConv(32, 32, 3, eps=eps), StyleConv(32, 32, 3, act="none", eps=eps)])
+            for _ in range(5)
+        ])
+        self.expand = nn.ModuleList([StyleConv(32, 16, 3, upsample=2, eps=eps), StyleConv(16, 8, 3, upsample=2, eps=eps),
+                                     StyleConv(8, 3, 9, act="sigmoid", eps=eps)])
+
+    def forward(self, content: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        h, w = content.shape[-2:]
+        e = embedding.reshape(embedding.shape[0], BOTTLENECK).to(content.dtype)
+        x = content
+        for layer in self.contract:
+            x = layer(x, e)
+        for a, b in self.residual:
+            x = x + b(a(x, e), e)
+        for layer in self.expand[:2]:
+            x = layer(x, e)
+        # The last layer "resizes" to the content size (TF: resize_nearest to the input size): an
+        # identity for sizes divisible by 4; other sizes are matched here.
+        if x.shape[-2:] != (h, w):
+            x = F.interpolate(x, size=(h, w), mode="nearest")
+        return self.expand[2](x, e)
+
+    @classmethod
+    def from_tflite(cls, path: str | Path) -> "StyleTransformer":
+        """Build from ``style_transfer_*.tflite`` (fp16 or int8 weights, dequantised to float32)."""
+        g = read_tflite(path)
+        eps_t = [t for t in g.tensors if t.name.endswith("StyleNorm/batchnorm/add/y") and t.data is not None]
+        model = cls(eps=float(eps_t[0].data) if eps_t else 1e-5)
+
+        def conv_weights(prefix: str) -> tuple[np.ndarray, np.ndarray]:
+            conv = next(o for o in g.ops if o.kind == "CONV_2D" and g.tensors[o.inputs[1]].name.startswith(prefix + "weights"))
+            w, b = g.const(conv.inputs[1]), g.const(conv.inputs[2])
+            return w, b
+
+        def set_conv(mod: StyleConv, prefix: str) -> None:
+            w, b = conv_weights(prefix)
+            mod.conv.weight.data = torch.from_numpy(w).permute(0, 3, 1, 2).contiguous()  # OHWI -> OIHW
+            mod.conv.bias.data = torch.from_numpy(b).clone()
+            if mod.norm is not None:
+                for lin, sub in ((mod.beta, "Conv"), (mod.gamma, "Conv_1")):
+                    wp, bp = conv_weights(f"style_params/{prefix}StyleNorm/{sub}/")
+                    lin.weight.data = torch.from_numpy(wp.reshape(wp.shape[0], -1)).clone()
+                    lin.bias.data = torch.from_numpy(bp).clone()
+
+        for i, m in enumerate(model.contract, 1):
+            set_conv(m, f"transformer/contract/conv{i}/")
+        for i, (a, b) in enumerate(model.residual, 1):
+            set_conv(a, f"transformer/residual/residual{i}/conv1/")
+            set_conv(b, f"transformer/residual/residual{i}/conv2/")
+        for i, m in enumerate(model.expand, 1):
+            set_conv(m, f"transformer/expand/conv{i}/conv/")
+        _check_roles(g)
+        return model.eval()
+
+
+def _check_roles(g: Graph) -> None:
+    """Fail loudly if the file's StyleNorm is not ``γ = Conv_1(E)`` (multiplies rsqrt), ``β = Conv(E)``."""
+    for op in g.ops:
+        if op.kind == "MUL":
+            names = [g.tensors[i].name for i in op.inputs]
+            if any(n.endswith("batchnorm/Rsqrt") for n in names):
+                other = [n for n in names if not n.endswith("Rsqrt")][0]
+                if not re.search(r"StyleNorm/Conv_1/BiasAdd$", other):
+                    raise ValueError(f"unexpected style-norm layout in the TFLite graph: {other}")
+
+
+class StylePredictor(nn.Module):
+    """Magenta's style prediction network ``SP``: ``(B, 3, H, W)`` in [0, 1] -> ``(B, 100)``.
+
+    The style image is resized to 256x256 (as Magenta does). The int8 TFLite graph (MobileNetV2 and a
+    1x1 bottleneck convolution) is replayed op by op with dequantised weights in float32: the graph
+    is a plain chain of CONV_2D / DEPTHWISE_CONV_2D / ADD / MEAN, so a small executor reproduces it
+    exactly without hand-writing MobileNetV2's 17 blocks.
+    """
+
+    def __init__(self, graph: Graph) -> None:
+        super().__init__()
+        self.steps: list[tuple] = []
+        self.input = graph.inputs[0]
+        self.output = graph.outputs[0]
+        n = 0
+        for op in graph.ops:
+            if op.kind in ("QUANTIZE", "DEQUANTIZE"):  # activations stay float: identity
+                self.steps.append(("id", op.inputs[0], op.outputs[0]))
+            elif op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+                w = torch.from_numpy(graph.const(op.inputs[1]))
+                b = torch.from_numpy(graph.const(op.inputs[2]))
+                if op.kind == "CONV_2D":
+                    w, groups = w.permute(0, 3, 1, 2).contiguous(), 1  # OHWI -> OIHW
+                else:
+                    w = w.permute(3, 0, 1, 2).contiguous()  # 1HWC -> C1HW
+                    groups = w.shape[0]
+                self.register_buffer(f"w{n}", w)
+                self.register_buffer(f"b{n}", b)
+                o = op.options
+                self.steps.append(("conv", op.inputs[0], op.outputs[0], n, groups, o["StrideH"], o["Padding"],
+                                   o["FusedActivationFunction"]))
+                n += 1
+            elif op.kind == "ADD":
+                self.steps.append(("add", op.inputs[0], op.inputs[1], op.outputs[0], op.options["FusedActivationFunction"]))
+            elif op.kind == "MEAN":
+                self.steps.append(("mean", op.inputs[0], op.outputs[0]))
+            else:
+                raise NotImplementedError(f"op {op.kind} in the style predictor")
+
+    def forward(self, style: torch.Tensor) -> torch.Tensor:
+        x = style
+        if x.shape[-2:] != (PREDICT_SIZE, PREDICT_SIZE):
+            x = F.interpolate(x, size=(PREDICT_SIZE, PREDICT_SIZE), mode="bilinear", align_corners=False,
+                              antialias=True)
+        env = {self.input: x}
+        for st in self.steps:
+            kind = st[0]
+            if kind == "id":
+                env[st[2]] = env[st[1]]
+            elif kind == "conv":
+                _, i, o, n, groups, stride, padding, act = st
+                w, b = getattr(self, f"w{n}"), getattr(self, f"b{n}")
+                inp = env[i]
+                if padding == 0:  # SAME
+                    inp = same_pad(inp, w.shape[-1], stride)
+                env[o] = _act(F.conv2d(inp, w, b, stride, groups=groups), act)
+            elif kind == "add":
+                env[st[3]] = _act(env[st[1]] + env[st[2]], st[4])
+            elif kind == "mean":
+                env[st[2]] = env[st[1]].mean((-2, -1), keepdim=True)
+        return env[self.output].flatten(1)
+
+    @classmethod
+    def from_tflite(cls, path: str | Path) -> "StylePredictor":
+        return cls(read_tflite(path)).eval()
