@@ -34,6 +34,22 @@ def machine() -> str:
             f"GPU: {gpu}, Python {platform.python_version()}")
 
 
+def timed(fn, repeats: int, device: str) -> float:
+    """Milliseconds per call of ``fn`` after one warm-up call (CUDA synchronised; peak memory stats reset)."""
+    import torch
+
+    fn()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    t = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return (time.perf_counter() - t) / repeats * 1000
+
+
 def one(model_name: str, n: int, device: str, repeats: int) -> dict:
     """Run inside the subprocess: time ``repeats`` guidance steps after one warm-up."""
     import torch
@@ -54,16 +70,7 @@ def one(model_name: str, n: int, device: str, repeats: int) -> dict:
         x.grad = None
         guide(x).loss.backward()
 
-    step()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    t = time.perf_counter()
-    for _ in range(repeats):
-        step()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    ms = (time.perf_counter() - t) / repeats * 1000
+    ms = timed(step, repeats, device)
     peak = (torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda")
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return {"ms": ms, "peak_mib": peak}

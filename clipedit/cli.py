@@ -109,10 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     common_options(g, steps=200, out="out.png")
     g.add_argument("--negative", action="append", help="a prompt to avoid (repeatable)")
     g.add_argument("--size", type=int, default=None, help="output side in pixels (default: 2x the model's input)")
-    g.add_argument("--param", choices=["pyramid", "pixels"], default="pyramid", help="image parameterisation")
+    g.add_argument("--param", choices=["pixels", "pyramid"], default="pixels", help="image parameterisation")
     g.add_argument("--augment", choices=["cutouts", "clipdraw", "affine_jitter", "none"], default="cutouts")
     g.add_argument("--n-augs", type=int, default=8, help="augmented views per step (default 8)")
-    g.add_argument("--lr", type=float, default=0.05)
+    g.add_argument("--lr", type=float, default=0.1)
     g.add_argument("--init", default=None, help="start from this image instead of noise")
     SUBCOMMANDS["guide"] = _cmd_guide
 

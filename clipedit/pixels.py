@@ -122,10 +122,10 @@ def guide_image(
     model: str | Sequence[str] = "auto",
     steps: int = 200,
     size: int | None = None,
-    param: str = "pyramid",
+    param: str = "pixels",
     augment: str = "cutouts",
     n_augs: int = 8,
-    lr: float = 0.05,
+    lr: float = 0.1,
     loss: str = "cosine",
     seed: int | None = 0,
     init: torch.Tensor | None = None,
@@ -145,7 +145,8 @@ def guide_image(
         model: CLIP model name(s) for :func:`~clipedit.models.load_clip` (``"auto"`` falls back to the
             offline guide).
         steps: optimisation steps. size: output side (default: twice the model's input, at most 256).
-        param: ``"pyramid"`` or ``"pixels"``. augment, n_augs: see :mod:`clipedit.guidance.augment`.
+        param: ``"pixels"`` (default; measured best with the offline guide) or ``"pyramid"``.
+        augment, n_augs: see :mod:`clipedit.guidance.augment`.
         seed: seeds the initialisation and the augmentations (``None``: not seeded).
         init: optional start image ``(1, 3, H, W)`` in ``[0, 1]``.
         guide: a ready :class:`CLIPGuide` (then ``prompt``/``negatives``/``model``/``augment`` are ignored).

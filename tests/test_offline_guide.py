@@ -9,6 +9,10 @@ from clipedit.eval.judge import judge
 from clipedit.models import load_clip
 from clipedit.training.shapes_guide import zero_shot
 
+# Measured on 1200 held-out images: 84.8% shape (README); chance is 1/6.
+HELD_OUT_SHAPE_MIN = 0.7
+GUIDED_STEPS = 150
+
 
 def test_guide_has_the_clip_interface():
     m = load_clip("clipedit/shapes", device="cpu")

@@ -65,7 +65,7 @@ def evaluate_guided(
 
 
 def guided_runner(augment: str, n_augs: int = 8, steps: int = 150, size: int = 128,
-                  param: str = "pyramid", lr: float = 0.05) -> Callable[[str, int], torch.Tensor]:
+                  param: str = "pixels", lr: float = 0.1) -> Callable[[str, int], torch.Tensor]:
     from clipedit.pixels import guide_image
 
     def run(prompt: str, seed: int) -> torch.Tensor:
@@ -92,9 +92,9 @@ def main(argv: list[str] | None = None) -> None:
     for name, r in (("held out of training (6)", held), ("seen in training (30)", seen)):
         print(f"| {name} | {r['both']:.1%} | {r['colour']:.1%} | {r['shape']:.1%} |")
     print()
-    print(f"judge on guided results: {len(EVAL_PAIRS)} prompts x 2 seeds, {a.steps} steps, {a.size}px pyramid")
+    print(f"judge on guided results: {len(EVAL_PAIRS)} prompts x 2 seeds, {a.steps} steps, {a.size}px pixels, lr 0.1")
     print("| augmentation | colour right | shape right | both | held-out pairs: both | s/run |\n|---|---|---|---|---|---|")
-    images = []
+    images, failures = [], []
     for aug, n in (("none", 1), ("cutouts", a.n_augs), ("clipdraw", a.n_augs)):
         run = guided_runner(aug, n, a.steps, a.size)
         if a.grid and aug == "cutouts":
@@ -109,6 +109,12 @@ def main(argv: list[str] | None = None) -> None:
         ho_both = sum(r["judged_colour"] == r["colour"] and r["judged_shape"] == r["shape"] for r in ho) / len(ho)
         print(f"| {aug} (x{n}) | {sc.colour_rate:.0%} | {sc.shape_rate:.0%} | {sc.both_rate:.0%} | {ho_both:.0%} | "
               f"{sc.seconds / sc.n:.1f} |", flush=True)
+        misses = [f"{r['colour']} {r['shape']}/{r['seed']} -> {r['judged_colour']} {r['judged_shape']}"
+                  for r in sc.rows if (r["judged_colour"], r["judged_shape"]) != (r["colour"], r["shape"])]
+        failures.append(f"{aug}: " + "; ".join(misses))
+    print("\nmisjudged (prompt/seed -> judge):")
+    for line in failures:
+        print(" ", line)
     if a.grid and images:
         from torchvision.utils import save_image
 

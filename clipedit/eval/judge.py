@@ -108,7 +108,7 @@ def _corrupt(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return (x + sigma * torch.randn(x.shape, generator=g)).clamp(0, 1)
 
 
-def train_judge(steps: int = 1500, batch: int = 128, seed: int = 12345, out: Path = JUDGE_PATH) -> Judge:
+def train_judge(steps: int = 1200, batch: int = 128, seed: int = 12345, out: Path = JUDGE_PATH) -> Judge:
     """Train the judge on all colour/shape pairs with corruptions; writes ``out``."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
@@ -143,7 +143,7 @@ def train_judge(steps: int = 1500, batch: int = 128, seed: int = 12345, out: Pat
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description="train the independent shapes judge")
-    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--steps", type=int, default=1200)
     p.add_argument("--out", type=Path, default=JUDGE_PATH)
     a = p.parse_args()
     train_judge(a.steps, out=a.out)

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from clipedit.data.shapes import COLOUR_NAMES, HELD_OUT, SHAPES, sample_batch
+from clipedit.data.shapes import COLOUR_NAMES, COLOURS, HELD_OUT, SHAPES, sample_batch
 from clipedit.guidance.augment import make_augment
 from clipedit.models.openai_clip import CLIP_MEAN, CLIP_STD, ClipConfig, ClipModel, build_clip
 
@@ -58,6 +58,29 @@ def hard_negatives(captions: list[str], colours: list[int], shapes: list[int], r
         shape_swapped.append(_fix_articles(cap.replace(f"{cname} {sname}", f"{cname} {s2}")))
         colour_swapped.append(_fix_articles(cap.replace(f"{cname} {sname}", f"{c2} {sname}")))
     return shape_swapped + colour_swapped
+
+
+def distractors(n: int, gen: torch.Generator, rng: random.Random, resolution: int = 64) -> torch.Tensor:
+    """Images that no caption describes, used as extra negatives for every caption (text -> image softmax):
+    two shapes of different colours, plain colour fields, and random colour blobs (what unguided
+    optimisation tends to paint). They teach the text tower that colour alone is not a match."""
+    k = n // 3
+    a = sample_batch(k, resolution, gen, rng=rng, exclude=())
+    b = sample_batch(k, resolution, gen, rng=rng, exclude=())
+    # Two objects: paste b's object (pixels far from b's background colour) onto a.
+    bg_b = b.images[:, :, :1, :1]
+    mask = ((b.images - bg_b).abs().sum(1, keepdim=True) > 0.3).float()
+    two = a.images * (1 - mask) + b.images * mask
+    cols = torch.tensor([COLOURS[c] for c in COLOUR_NAMES])
+    pick = torch.randint(0, len(COLOUR_NAMES), (k,), generator=gen)
+    field = cols[pick][:, :, None, None].expand(k, 3, resolution, resolution)
+    field = (field + 0.05 * torch.randn(k, 3, resolution, resolution, generator=gen)).clamp(0, 1)
+    m = n - 2 * k
+    grid = torch.randint(0, len(COLOUR_NAMES) + 2, (m, 6, 6), generator=gen)
+    palette = torch.cat([cols, torch.tensor([[0.97, 0.97, 0.97], [0.5, 0.5, 0.5]])])
+    blobs = palette[grid].permute(0, 3, 1, 2)
+    blobs = F.interpolate(blobs, size=(resolution, resolution), mode="bilinear", align_corners=False)
+    return torch.cat([two, field, blobs]).clamp(0, 1)
 
 
 def zero_shot(model: ClipModel, pairs, n: int = 600, seed: int = 1234) -> dict[str, float]:
@@ -97,15 +120,18 @@ def save_guide(model: ClipModel, path: Path, meta: dict) -> None:
 
 
 def train(minutes: float, out: Path, batch: int = 256, lr: float = 1e-3, adv_eps: float = 8 / 255,
-          seed: int = 0, eval_every: int = 200, max_steps: int | None = None) -> ClipModel:
+          seed: int = 0, eval_every: int = 200, max_steps: int | None = None, init: Path | None = None,
+          n_distractors: int = 0, warmup: int = 100) -> ClipModel:
     torch.manual_seed(seed)
     rng = random.Random(seed)
     gen = torch.Generator().manual_seed(seed)
     net = build_clip(GUIDE_CONFIG)
-    torch.nn.init.zeros_(net.token_embedding.weight)  # untrained rows stay zero: the file stores only used rows
-    with torch.no_grad():
-        net.token_embedding.weight.normal_(std=0.02)
     used_rows = torch.zeros(GUIDE_CONFIG.vocab_size, dtype=torch.bool)
+    if init is not None:  # continue from a checkpoint (e.g. a second phase with distractors)
+        from clipedit.models.registry import read_state_dict
+
+        net.load_state_dict(read_state_dict(init))
+        used_rows |= net.token_embedding.weight.abs().sum(1) > 0
     model = ClipModel(net, "clipedit/shapes", GUIDE_CONFIG)
     model.model.requires_grad_(True).train()
     params = [p for p in net.parameters()]
@@ -123,12 +149,14 @@ def train(minutes: float, out: Path, batch: int = 256, lr: float = 1e-3, adv_eps
         if (max_steps is not None and step >= max_steps) or (max_steps is None and elapsed > budget):
             break
         progress = min(1.0, (elapsed / budget) if max_steps is None else step / max_steps)
-        warm = min(1.0, (step + 1) / 100)
+        warm = min(1.0, (step + 1) / warmup)
         for g in opt.param_groups:
             g["lr"] = lr * warm * 0.5 * (1 + math.cos(math.pi * progress))
         b = sample_batch(batch, 64, gen, rng=rng)
         with torch.no_grad():
             views = augment(b.images, 1)
+            if n_distractors:
+                views = torch.cat([views, augment(distractors(n_distractors, gen, rng), 1)])
         negs = hard_negatives(b.captions, b.colour.tolist(), b.shape.tolist(), rng)
         tokens = model.tokenize(b.captions + negs)
         used_rows[tokens.unique()] = True
@@ -137,11 +165,13 @@ def train(minutes: float, out: Path, batch: int = 256, lr: float = 1e-3, adv_eps
         targets = torch.arange(batch)
 
         def loss_fn(x: torch.Tensor, tx: torch.Tensor) -> torch.Tensor:
-            im = F.normalize(net.encode_image((x - mean) / std), dim=-1)
+            im_all = F.normalize(net.encode_image((x - mean) / std), dim=-1)
+            im = im_all[:batch]
             scale = net.logit_scale.exp().clamp(max=100)
             logits = scale * im @ tx.T  # (B, 3B): positives, shape-swapped, colour-swapped
             logits[:, :batch] = logits[:, :batch].masked_fill(same, -1e4)
-            t2i = (scale * tx[:batch] @ im.T).masked_fill(same, -1e4)
+            t2i = scale * tx[:batch] @ im_all.T  # (B, B + distractors)
+            t2i[:, :batch] = t2i[:, :batch].masked_fill(same, -1e4)
             return 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(t2i, targets))
 
         x = views
@@ -173,7 +203,8 @@ def train(minutes: float, out: Path, batch: int = 256, lr: float = 1e-3, adv_eps
     net.eval().requires_grad_(False)
     held = zero_shot(model, HELD_OUT, n=1200, seed=99)
     seen = zero_shot(model, [(c, s) for c in COLOUR_NAMES for s in SHAPES if (c, s) not in HELD_OUT], n=1200, seed=98)
-    meta = {"steps": step, "seconds": time.time() - t0, "batch": batch, "adv_eps": adv_eps,
+    meta = {"steps": step, "seconds": time.time() - t0, "batch": batch, "adv_eps": adv_eps, "init": str(init),
+            "n_distractors": n_distractors,
             "held_out_zero_shot": held, "seen_zero_shot": seen, "log": log}
     print("final held-out:", held, "seen:", seen, flush=True)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -191,9 +222,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-every", type=int, default=200)
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "assets" / "shapes_guide.pt")
+    p.add_argument("--init", type=Path, default=None, help="continue from this checkpoint")
+    p.add_argument("--distractors", type=int, default=0, help="distractor images per batch (extra negatives)")
+    p.add_argument("--warmup", type=int, default=100)
     a = p.parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    train(a.minutes, a.out, a.batch, a.lr, a.adv_eps, a.seed, a.eval_every, a.steps)
+    train(a.minutes, a.out, a.batch, a.lr, a.adv_eps, a.seed, a.eval_every, a.steps, a.init, a.distractors, a.warmup)
 
 
 if __name__ == "__main__":

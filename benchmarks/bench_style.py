@@ -1,0 +1,63 @@
+"""Benchmark: StyleTransferCLIP steps and arbitrary stylisation (Magenta networks from ../shared).
+
+* ms per StyleTransferCLIP step (T(C, E) -> 8 affine+jitter views -> CLIP forward -> backward to E -> Adam)
+  at content 256 and 384, with a ViT-B/32-shaped CLIP (random init) and with the offline guide;
+* ms per arbitrary stylisation (SP(style) + T(C, E)) at content 384 and 1024.
+
+On every available device. Needs the Magenta TFLite files (CLIPEDIT_DATA_DIR or ../shared).
+
+    python benchmarks/bench_style.py
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_guidance import machine, timed  # noqa: E402
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=3)
+    a = p.parse_args()
+    from clipedit.guidance import CLIPGuide
+    from clipedit.models import KNOWN_CONFIGS, ClipModel, build_clip, load_clip
+    from clipedit.style.arbitrary import load_arbitrary_style
+
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    print(f"machine: {machine()}\n")
+    print("| device | what | size | ms | vs offline guide |\n|---|---|---|---|---|")
+    for dev in devices:
+        net = load_arbitrary_style(device=dev)
+        vit = ClipModel(build_clip(KNOWN_CONFIGS["ViT-B/32"]), "ViT-B/32 (random init)", KNOWN_CONFIGS["ViT-B/32"]).to(dev)
+        shapes = load_clip("clipedit/shapes", device=dev)
+        for size in (256, 384):
+            c = torch.rand(1, 3, size, size, device=dev)
+            times = {}
+            for name, model in (("clipedit/shapes", shapes), ("ViT-B/32", vit)):
+                guide = CLIPGuide("a mosaic of blue and green glass", models=model, augment="affine_jitter", n_augs=8)
+                e = torch.zeros(1, 100, device=dev, requires_grad=True)
+                opt = torch.optim.Adam([e], lr=0.05)
+
+                def step():
+                    opt.zero_grad()
+                    guide(net(c, e)).loss.backward()
+                    opt.step()
+                times[name] = timed(step, a.repeats, dev)
+            for name, ms in times.items():
+                print(f"| {dev} | StyleTransferCLIP step, 8 views, {name} | {size} | {ms:.0f} | "
+                      f"{ms / times['clipedit/shapes']:.1f}x |", flush=True)
+        style = torch.rand(1, 3, 256, 256, device=dev)
+        for size in (384, 1024):
+            c = torch.rand(1, 3, size, size, device=dev)
+            with torch.no_grad():
+                ms = timed(lambda: net(c, net.embed(style)), a.repeats, dev)
+            print(f"| {dev} | arbitrary stylisation (SP + T) | {size} | {ms:.0f} | - |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
