@@ -28,7 +28,7 @@ from torch import nn
 
 from clipedit.guidance.augment import Augment, make_augment, resize_square
 from clipedit.guidance.losses import LOSSES, cosine_similarity_matrix
-from clipedit.imageio import ImageLike, as_image_batch, load_image
+from clipedit.imageio import as_image_batch, load_image
 from clipedit.models.openai_clip import ClipModel
 
 

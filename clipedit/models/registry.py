@@ -35,7 +35,7 @@ from typing import Callable, Sequence
 import torch
 
 from clipedit.device import select_device
-from clipedit.models.openai_clip import ClipConfig, ClipModel, clip, clip_from_state_dict
+from clipedit.models.openai_clip import ClipConfig, ClipModel, clip_from_state_dict
 
 log = logging.getLogger("clipedit")
 

@@ -88,10 +88,6 @@ def load_arbitrary_style(transfer: str = "fp16", device: str | torch.device | No
     return _NETS[key]
 
 
-def _image(x: ImageLike, size: int | None, device: torch.device) -> torch.Tensor:
-    return load_image(x, size, device) if not isinstance(x, torch.Tensor) else load_image(x, size).to(device)
-
-
 @torch.no_grad()
 def stylize(content: ImageLike, style: ImageLike, strength: float = 1.0, content_size: int | None = 384,
             net: ArbitraryStyleNet | None = None, device: str | torch.device | None = None) -> torch.Tensor:
@@ -107,8 +103,8 @@ def stylize(content: ImageLike, style: ImageLike, strength: float = 1.0, content
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be in [0, 1], got {strength}")
     net = net or load_arbitrary_style(device=device)
-    c = _image(content, content_size, net.device)
-    s = _image(style, None, net.device)
+    c = load_image(content, content_size, net.device)
+    s = load_image(style, None, net.device)
     e = strength * net.embed(s) + (1 - strength) * net.embed(c)
     return net(c, e)
 
@@ -125,8 +121,8 @@ def mix_styles(content: ImageLike, styles: Sequence[ImageLike], weights: Sequenc
         raise ValueError("one non-negative weight per style, not all zero")
     w = w / w.sum()
     net = net or load_arbitrary_style(device=device)
-    c = _image(content, content_size, net.device)
-    e = sum(wi * net.embed(_image(s, None, net.device)) for wi, s in zip(w.tolist(), styles))
+    c = load_image(content, content_size, net.device)
+    e = sum(wi * net.embed(load_image(s, None, net.device)) for wi, s in zip(w.tolist(), styles))
     return net(c, e)
 
 
@@ -186,9 +182,9 @@ def style_transfer_clip(
     if guide is None:
         guide = CLIPGuide(prompt, negatives=negatives, models=model, augment=augment, n_augs=n_augs, device=dev)
     net = net or load_arbitrary_style(device=dev)
-    c = _image(content, content_size, net.device)
+    c = load_image(content, content_size, net.device)
     with torch.no_grad():
-        e0 = net.embed(_image(style, None, net.device) if style is not None else c)
+        e0 = net.embed(load_image(style, None, net.device) if style is not None else c)
     e = nn.Parameter(e0.clone())
 
     def render() -> torch.Tensor:

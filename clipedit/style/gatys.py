@@ -3,6 +3,7 @@ Gram matrices match the style image. Uses clipedit's shared pieces: :class:`VGGF
 content losses, :class:`~clipedit.pixels.PixelImage` and :func:`~clipedit.optim.optimize`."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -14,6 +15,12 @@ from clipedit.optim import OptimResult, optimize, seed_everything
 from clipedit.pixels import PixelImage
 from clipedit.style.losses import (GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS, VGGFeatures, content_loss, gram_loss,
                                    gram_matrix)
+
+
+@functools.lru_cache(maxsize=2)
+def _default_vgg(layers: tuple[str, ...]) -> VGGFeatures:
+    """ImageNet VGG-19 with average pooling, built once per process (not on every call)."""
+    return VGGFeatures(layers, "vgg19", pool="avg")
 
 
 @dataclass
@@ -56,7 +63,7 @@ def gatys(
         raise ValueError(f"init must be 'content' or 'noise', got {init!r}")
     dev = select_device(device)
     seed_everything(seed)
-    vgg = (vgg or VGGFeatures(tuple(style_layers) + tuple(content_layers), "vgg19", pool="avg")).to(dev)
+    vgg = (vgg or _default_vgg(tuple(style_layers) + tuple(content_layers))).to(dev)
     c = load_image(content, size, dev)
     s = load_image(style, size, dev)
     with torch.no_grad():

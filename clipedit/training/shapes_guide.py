@@ -134,13 +134,11 @@ def train(minutes: float, out: Path, batch: int = 256, lr: float = 1e-3, adv_eps
         used_rows |= net.token_embedding.weight.abs().sum(1) > 0
     model = ClipModel(net, "clipedit/shapes", GUIDE_CONFIG)
     model.model.requires_grad_(True).train()
-    params = [p for p in net.parameters()]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.05)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.05)
     augment = make_augment("clipdraw", GUIDE_CONFIG.image_resolution, crop_scale=(0.7, 1.0))
     mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
     budget = minutes * 60
-    est_steps = max_steps or 10_000
     t0 = time.time()
     step = 0
     log = []
