@@ -7,6 +7,8 @@ several formats go beside it with the same stem), ``--seed``, ``--steps``,
     clipedit guide "a red circle" --out out.png
     clipedit stylize content.jpg style.jpg --out out.png --strength 0.8
     clipedit style-text content.jpg "a mosaic of blue and green glass" --out out.png
+    clipedit draw "a red circle" --out drawing.png            # CLIPDraw: PNG + SVG + JSON
+    clipedit draw "a red circle" --style painting.jpg          # StyleCLIPDraw
     clipedit models
 """
 from __future__ import annotations
@@ -89,6 +91,37 @@ def _cmd_style_text(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_draw(a: argparse.Namespace) -> int:
+    from clipedit.device import select_device
+    from clipedit.draw import clipdraw, styleclipdraw
+    from clipedit.guidance import CLIPGuide
+
+    if a.steps is not None and a.steps < 1:
+        raise UsageError("--steps must be at least 1")
+    if not a.prompt.strip():
+        raise UsageError("the prompt is empty: describe what to draw")
+    guide = CLIPGuide(a.prompt, negatives=a.negative or None, models=a.model, augment=a.augment, n_augs=a.n_augs,
+                      device=select_device(a.device))
+    small = max(m.input_resolution for m in guide.models) < 224  # the offline guide: smaller, faster defaults
+    steps = a.steps or (300 if small else 1000)
+    paths = a.paths or (128 if small else 256)
+    canvas = a.canvas or (128 if small else 224)
+    common = dict(guide=guide, num_paths=paths, steps=steps, canvas=canvas, max_width=a.max_width, seed=a.seed,
+                  renderer=a.renderer, device=a.device, progress=not a.quiet)
+    if a.style:
+        res = styleclipdraw(a.prompt, a.style, style_weight=a.style_weight, style_loss=a.style_loss,
+                            vgg_weights=None if a.vgg == "random" else a.vgg, **common)
+    else:
+        res = clipdraw(a.prompt, **common)
+    files = res.save(a.out, scale=a.scale)
+    meta = json.loads(files["json"].read_text())
+    meta.update(prompt=a.prompt, negatives=a.negative or [], style=a.style, model=[m.name for m in guide.models],
+                steps=steps, paths=paths, canvas=canvas, seed=a.seed)
+    files["json"].write_text(json.dumps(meta, indent=1))
+    print(f"wrote {files['png']}, {files['svg']} and {files['json']} ({paths} paths, {steps} steps, {canvas}px)")
+    return 0
+
+
 def _cmd_models(a: argparse.Namespace) -> int:
     from clipedit.models.registry import _REGISTRY, cache_dir
 
@@ -136,6 +169,26 @@ def build_parser() -> argparse.ArgumentParser:
     sx.add_argument("--n-augs", type=int, default=8)
     sx.add_argument("--size", type=int, default=256, help="content shorter side during optimisation")
     SUBCOMMANDS["style-text"] = _cmd_style_text
+
+    d = sub.add_parser("draw", help="CLIPDraw: draw a text prompt with vector strokes (PNG + SVG); "
+                                    "--style adds StyleCLIPDraw's style loss")
+    d.add_argument("prompt", help='what to draw, e.g. "a red circle"')
+    common_options(d, steps=0, out="drawing.png")
+    d.set_defaults(steps=None)
+    next(x for x in d._actions if x.dest == "steps").help = "optimisation steps (default 1000; 300 with the offline guide)"
+    d.add_argument("--negative", action="append", help="a prompt to avoid (repeatable, weight 0.3)")
+    d.add_argument("--paths", type=int, default=None, help="number of strokes (default 256; 128 with the offline guide)")
+    d.add_argument("--canvas", type=int, default=None, help="canvas side (default 224; 128 with the offline guide)")
+    d.add_argument("--max-width", type=float, default=50.0, help="largest stroke width in pixels (default 50)")
+    d.add_argument("--augment", choices=["clipdraw", "cutouts", "affine_jitter", "none"], default="clipdraw")
+    d.add_argument("--n-augs", type=int, default=4, help="augmented views per step (default 4)")
+    d.add_argument("--renderer", choices=["auto", "torch", "diffvg"], default="auto")
+    d.add_argument("--scale", type=float, default=1.0, help="render the PNG at this multiple of the canvas")
+    d.add_argument("--style", default=None, help="style image: StyleCLIPDraw")
+    d.add_argument("--style-weight", type=float, default=1.0, help="weight of the style loss (default 1)")
+    d.add_argument("--style-loss", choices=["strotss", "gram"], default="strotss")
+    d.add_argument("--vgg", default="auto", help="VGG-16 weights: auto, imagenet, random or a state-dict path")
+    SUBCOMMANDS["draw"] = _cmd_draw
 
     m = sub.add_parser("models", help="list the registered CLIP models and where their weights are")
     SUBCOMMANDS["models"] = _cmd_models

@@ -77,8 +77,8 @@ class OptimResult:
 
 
 def make_schedule(schedule: Schedule, steps: int) -> Callable[[int], float]:
-    """Learning-rate factor per step: ``None``/``"constant"``, ``"cosine"``, ``"step"`` (x0.4 at 50% and 75%,
-    CLIPDraw-like), ``"warmup_cosine"`` (StyleCLIP-like ramp up over 5%, cosine ramp down over the last 25%),
+    """Learning-rate factor per step: ``None``/``"constant"``, ``"cosine"``, ``"step"`` (CLIPDraw's decay: x1, then x0.4 from
+    50% and x0.1 from 75% of the steps), ``"warmup_cosine"`` (StyleCLIP-like ramp up over 5%, cosine ramp down over the last 25%),
     or a callable ``f(step, steps) -> factor``."""
     if schedule is None or schedule == "constant":
         return lambda s: 1.0
@@ -87,7 +87,7 @@ def make_schedule(schedule: Schedule, steps: int) -> Callable[[int], float]:
     if schedule == "cosine":
         return lambda s: 0.5 * (1 + math.cos(math.pi * s / max(1, steps)))
     if schedule == "step":
-        return lambda s: 1.0 if s < steps * 0.5 else (0.4 if s < steps * 0.75 else 0.16)
+        return lambda s: 1.0 if s < int(steps * 0.5) else (0.4 if s < int(steps * 0.75) else 0.1)
     if schedule == "warmup_cosine":
         def f(s: int) -> float:
             t = s / max(1, steps)
@@ -124,6 +124,7 @@ def optimize(
     progress: bool = True,
     desc: str = "optimising",
     stop: threading.Event | None = None,
+    post_step: Callable[[], None] | None = None,
 ) -> OptimResult:
     """Minimise ``closure(step)`` over ``params`` for ``steps`` steps.
 
@@ -132,7 +133,8 @@ def optimize(
         closure: ``closure(step)`` returns the loss tensor, or ``(loss, logs)`` with ``logs`` a dict of floats.
         optimizer: ``"adam"``, ``"adamw"``, ``"sgd"`` or a ready optimiser (``params``/``lr`` then ignored).
         lr: base learning rate (groups keep their own ``lr`` times the schedule factor).
-        schedule: see :func:`make_schedule`.
+        schedule: see :func:`make_schedule`; a parameter group may carry its own ``"schedule"`` key (CLIPDraw
+            decays only the points' learning rate).
         seed: seeds every RNG first (see :func:`seed_everything`).
         render: returns the current image ``(B, 3, H, W)`` for previews, snapshots and the result.
         callback: ``callback(step, image, logs)`` every ``callback_every`` steps and after the last step;
@@ -140,6 +142,8 @@ def optimize(
         keep_snapshots: store ``render()`` every ``callback_every`` steps in ``result.snapshots``.
         return_best: restore the parameters of the lowest loss at the end (else the last ones).
         stop: an event; when set the loop stops after the current step (``stopped="stop"``).
+        post_step: called under ``torch.no_grad()`` after every optimiser step, to project parameters back
+            into range (e.g. clamp stroke widths and colours).
 
     Returns:
         :class:`OptimResult`. Parameters are updated in place.
@@ -162,7 +166,7 @@ def optimize(
         opt = makers[optimizer](plist, lr=lr)
     tensors = [p for g in opt.param_groups for p in g["params"]]
     base_lrs = [g["lr"] for g in opt.param_groups]
-    factor = make_schedule(schedule, steps)
+    factors = [make_schedule(g.get("schedule", schedule), steps) for g in opt.param_groups]
     result = OptimResult()
     last_good = _snapshot(tensors)
     best = last_good
@@ -181,9 +185,8 @@ def optimize(
     bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False)
     try:
         for step in bar:
-            f = factor(step)
-            for g, base in zip(opt.param_groups, base_lrs):
-                g["lr"] = base * f
+            for g, base, factor in zip(opt.param_groups, base_lrs, factors):
+                g["lr"] = base * factor(step)
             opt.zero_grad(set_to_none=True)
             out = closure(step)
             loss, logs = (out if isinstance(out, tuple) else (out, {}))
@@ -205,6 +208,9 @@ def optimize(
                 best = _snapshot(tensors)
             last_good = _snapshot(tensors)  # the values this finite loss was computed at
             opt.step()
+            if post_step is not None:
+                with torch.no_grad():
+                    post_step()
             row = {"step": step, "loss": value, "lr": opt.param_groups[0]["lr"], **{k: float(v) for k, v in logs.items()}}
             result.history.append(row)
             result.steps_run = step + 1

@@ -74,6 +74,26 @@ def guided_runner(augment: str, n_augs: int = 8, steps: int = 150, size: int = 1
     return run
 
 
+TABLE_HEADER = "| augmentation | colour right | shape right | both | held-out pairs: both | s/run |\n|---|---|---|---|---|---|"
+
+
+def report_row(label: str, sc: GuidedScore) -> str:
+    """Print one markdown table row for ``sc``; returns the misjudged runs as one line."""
+    ho = [r for r in sc.rows if r["held_out"]]
+    ho_both = sum(r["judged_colour"] == r["colour"] and r["judged_shape"] == r["shape"] for r in ho) / max(1, len(ho))
+    print(f"| {label} | {sc.colour_rate:.0%} | {sc.shape_rate:.0%} | {sc.both_rate:.0%} | {ho_both:.0%} | "
+          f"{sc.seconds / sc.n:.1f} |", flush=True)
+    misses = [f"{r['colour']} {r['shape']}/{r['seed']} -> {r['judged_colour']} {r['judged_shape']}"
+              for r in sc.rows if (r["judged_colour"], r["judged_shape"]) != (r["colour"], r["shape"])]
+    return f"{label}: " + "; ".join(misses)
+
+
+def print_failures(lines: Sequence[str]) -> None:
+    print("\nmisjudged (prompt/seed -> judge):")
+    for line in lines:
+        print(" ", line)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=150)
@@ -93,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {name} | {r['both']:.1%} | {r['colour']:.1%} | {r['shape']:.1%} |")
     print()
     print(f"judge on guided results: {len(EVAL_PAIRS)} prompts x 2 seeds, {a.steps} steps, {a.size}px pixels, lr 0.1")
-    print("| augmentation | colour right | shape right | both | held-out pairs: both | s/run |\n|---|---|---|---|---|---|")
+    print(TABLE_HEADER)
     images, failures = [], []
     for aug, n in (("none", 1), ("cutouts", a.n_augs), ("clipdraw", a.n_augs)):
         run = guided_runner(aug, n, a.steps, a.size)
@@ -104,17 +124,8 @@ def main(argv: list[str] | None = None) -> None:
                 img = base(prompt, seed)
                 images.append(img)
                 return img
-        sc = evaluate_guided(run)
-        ho = [r for r in sc.rows if r["held_out"]]
-        ho_both = sum(r["judged_colour"] == r["colour"] and r["judged_shape"] == r["shape"] for r in ho) / len(ho)
-        print(f"| {aug} (x{n}) | {sc.colour_rate:.0%} | {sc.shape_rate:.0%} | {sc.both_rate:.0%} | {ho_both:.0%} | "
-              f"{sc.seconds / sc.n:.1f} |", flush=True)
-        misses = [f"{r['colour']} {r['shape']}/{r['seed']} -> {r['judged_colour']} {r['judged_shape']}"
-                  for r in sc.rows if (r["judged_colour"], r["judged_shape"]) != (r["colour"], r["shape"])]
-        failures.append(f"{aug}: " + "; ".join(misses))
-    print("\nmisjudged (prompt/seed -> judge):")
-    for line in failures:
-        print(" ", line)
+        failures.append(report_row(f"{aug} (x{n})", evaluate_guided(run)))
+    print_failures(failures)
     if a.grid and images:
         from torchvision.utils import save_image
 

@@ -1,0 +1,192 @@
+"""CLIPDraw (Frans et al. 2021) and StyleCLIPDraw (Schaldenbrand et al. 2021).
+
+Both optimise the points, widths and RGBA colours of Bézier strokes (:mod:`clipedit.draw.scene`) through a
+differentiable renderer (:mod:`clipedit.draw.render`) with the shared :class:`~clipedit.guidance.CLIPGuide`
+and the shared :func:`~clipedit.optim.optimize` loop. StyleCLIPDraw adds the VGG-16 style loss of
+:class:`clipedit.style.losses.StyleLoss` to the same objective.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path as FilePath
+from typing import Callable, Sequence
+
+import torch
+
+from clipedit.device import select_device
+from clipedit.draw.render import Renderer, make_renderer
+from clipedit.draw.scene import Scene, random_strokes
+from clipedit.draw.svg import save_svg, to_svg
+from clipedit.guidance import CLIPGuide
+from clipedit.guidance.guide import PromptLike
+from clipedit.imageio import ImageLike, load_image, save_image
+from clipedit.optim import OptimResult, optimize, seed_everything
+
+CLIPDRAW_LRS = {"points": 1.0, "widths": 0.1, "colors": 0.01}
+
+
+@dataclass
+class DrawResult:
+    """A finished drawing: ``scene`` (detached, CPU), ``image`` ``(1, 3, H, W)`` in [0, 1] (CPU), the run
+    (loss history, snapshots) and the guide."""
+
+    scene: Scene
+    image: torch.Tensor
+    run: OptimResult
+    guide: CLIPGuide | None
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        return self.run.history
+
+    def render(self, scale: float = 1.0, renderer: str | Renderer = "auto") -> torch.Tensor:
+        """The drawing at ``scale`` times the canvas (points and widths scaled: vectors stay sharp)."""
+        with torch.no_grad():
+            return make_renderer(renderer)(self.scene.scaled(scale)).cpu()
+
+    def svg(self) -> str:
+        return to_svg(self.scene)
+
+    def save(self, path: str | os.PathLike, scale: float = 1.0) -> dict[str, FilePath]:
+        """Write ``stem.png`` (at ``scale``), ``stem.svg`` and ``stem.json`` (loss history); returns the paths."""
+        stem = FilePath(path).with_suffix("")
+        png = save_image(self.render(scale) if scale != 1 else self.image, stem.with_suffix(".png"))
+        svg = save_svg(self.scene, stem.with_suffix(".svg"))
+        js = stem.with_suffix(".json")
+        js.write_text(json.dumps({"history": self.history, "steps_run": self.run.steps_run,
+                                  "stopped": self.run.stopped}, indent=1))
+        return {"png": png, "svg": svg, "json": js}
+
+
+def _check_prompt(prompt) -> None:
+    if prompt is None or (isinstance(prompt, str) and not prompt.strip()):
+        raise ValueError("the prompt is empty: describe what to draw, e.g. 'a red circle'")
+
+
+def draw(
+    prompt: PromptLike | Sequence[PromptLike] | None,
+    *,
+    negatives: PromptLike | Sequence[PromptLike] | None = None,
+    model: str | Sequence[str] = "auto",
+    num_paths: int = 256,
+    steps: int = 1000,
+    canvas: int = 224,
+    max_width: float = 50.0,
+    augment: str = "clipdraw",
+    n_augs: int = 4,
+    lrs: dict[str, float] | None = None,
+    seed: int | None = 0,
+    init: Scene | None = None,
+    renderer: str | Renderer = "auto",
+    extra_loss: Callable[[torch.Tensor, int], tuple[torch.Tensor, dict[str, float]]] | None = None,
+    clip_until: float = 1.0,
+    device: str | torch.device | None = None,
+    guide: CLIPGuide | None = None,
+    callback=None,
+    callback_every: int = 10,
+    keep_snapshots: bool = False,
+    progress: bool = True,
+    stop=None,
+    desc: str = "clipdraw",
+) -> DrawResult:
+    """The shared stroke optimiser behind :func:`clipdraw` and :func:`styleclipdraw`.
+
+    ``extra_loss(image, step) -> (loss, logs)`` is added to the CLIP loss; the CLIP loss is used for steps
+    ``< clip_until * steps`` only. ``prompt=None`` (with ``extra_loss``) optimises the extra loss alone.
+    """
+    if prompt is None and extra_loss is None:
+        raise ValueError("nothing to optimise: give a prompt or an extra loss")
+    if prompt is not None:
+        _check_prompt(prompt)
+    if num_paths < 1 or canvas < 8 or max_width < 1:
+        raise ValueError("num_paths must be >= 1, canvas >= 8 and max_width >= 1")
+    dev = select_device(device)
+    seed_everything(seed)
+    if guide is None and prompt is not None:
+        guide = CLIPGuide(prompt, negatives=negatives, models=model, augment=augment, n_augs=n_augs, device=dev)
+    scene = (init.detach() if init is not None else random_strokes(num_paths, canvas, canvas, seed=seed)).to(dev)
+    scene.requires_grad_(True)
+    rend = make_renderer(renderer)
+    rates = {**CLIPDRAW_LRS, **(lrs or {})}
+    groups = [{"params": scene.parameters("points"), "lr": rates["points"], "schedule": "step"},
+              {"params": scene.parameters("widths"), "lr": rates["widths"], "schedule": None},
+              {"params": scene.parameters("colors"), "lr": rates["colors"], "schedule": None}]
+    clip_steps = int(round(clip_until * steps))
+
+    def closure(step: int):
+        image = rend(scene)
+        logs: dict[str, float] = {}
+        loss = image.new_zeros(())
+        if guide is not None and step < clip_steps:
+            out = guide(image)
+            loss = loss + out.loss
+            logs.update(out.similarities)
+            logs["clip_loss"] = float(out.loss.detach())
+        if extra_loss is not None:
+            extra, more = extra_loss(image, step)
+            loss = loss + extra
+            logs.update(more)
+        return loss, logs
+
+    def project() -> None:  # CLIPDraw's clamps after each step
+        for p in scene.paths:
+            p.width.clamp_(1.0, max_width)
+            p.color.clamp_(0.0, 1.0)
+
+    def render_now() -> torch.Tensor:
+        return rend(scene)
+
+    run = optimize(groups, closure, steps, render=render_now, callback=callback, callback_every=callback_every,
+                   keep_snapshots=keep_snapshots, progress=progress, desc=desc, stop=stop, post_step=project)
+    final = scene.detach().to("cpu")
+    return DrawResult(final, run.image.detach().cpu(), run, guide)
+
+
+def clipdraw(prompt: PromptLike | Sequence[PromptLike], **kwargs) -> DrawResult:
+    """Draw ``prompt`` with Bézier strokes (CLIPDraw).
+
+    Defaults follow the CLIPDraw paper and notebook: 256 paths of 1–3 segments started near random points,
+    widths clamped to [1, 50], Adam with learning rates points 1.0 / widths 0.1 / colours 0.01, the points'
+    rate decayed x0.4 at 50% and x0.1 at 75% of the steps, 4 augmented views (RandomPerspective 0.5 +
+    RandomResizedCrop 0.7–0.9, white fill), negative prompts weighted 0.3, CLIP normalisation, 1000 steps,
+    224x224 canvas, white background. Keyword arguments: see :func:`draw` (``negatives``, ``model``,
+    ``num_paths``, ``steps``, ``canvas``, ``max_width``, ``augment``, ``n_augs``, ``lrs``, ``seed``, ``init``,
+    ``renderer``, ``device``, ``callback``, ``callback_every``, ``keep_snapshots``, ``progress``, ``stop``).
+
+    Returns a :class:`DrawResult`: ``.image``, ``.scene`` (vectors), ``.save("out")`` writes PNG + SVG + JSON,
+    ``.render(scale=4)`` re-renders at any resolution.
+    """
+    _check_prompt(prompt)
+    return draw(prompt, **kwargs)
+
+
+def styleclipdraw(prompt: PromptLike | Sequence[PromptLike], style_image: ImageLike, *, style_weight: float = 1.0,
+                  style_loss: str = "strotss", vgg_weights: str | os.PathLike | None = "auto",
+                  clip_until: float = 0.9, style_samples: int = 1024, **kwargs) -> DrawResult:
+    """StyleCLIPDraw: CLIPDraw's strokes optimised jointly for the text and for the style of ``style_image``.
+
+    Loss ``L = L_CLIP + style_weight * L_style`` where ``L_style`` is the STROTSS loss of StyleCLIPDraw
+    (relaxed EMD + moment + palette terms on VGG-16 hypercolumns at 1024 random positions; ``style_loss="gram"``
+    uses Gram matrices instead). As in StyleCLIPDraw the CLIP term is dropped for the last 10% of the steps
+    (``clip_until=0.9``) so the strokes settle into the style. ``vgg_weights``: ``"auto"`` (torchvision's ImageNet
+    VGG-16 when cached or downloadable, else a random-init VGG-16 with a notice), ``"imagenet"`` (required), a
+    local state-dict path, or ``None`` (random init: offline, weaker style features).
+    Other keyword arguments as :func:`clipdraw`.
+    """
+    from clipedit.style.losses import StyleLoss
+
+    _check_prompt(prompt)
+    if style_weight < 0:
+        raise ValueError(f"style_weight must be >= 0, got {style_weight}")
+    dev = select_device(kwargs.get("device"))
+    canvas = kwargs.get("canvas", 224)
+    style = load_image(style_image) if not isinstance(style_image, torch.Tensor) else style_image
+    loss_fn = StyleLoss(style, kind=style_loss, weights=vgg_weights, samples=style_samples, size=canvas).to(dev)
+
+    def extra(image: torch.Tensor, step: int):
+        value = loss_fn(image)
+        return style_weight * value, {"style_loss": float(value.detach())}
+
+    return draw(prompt, extra_loss=extra, clip_until=clip_until, desc="styleclipdraw", **kwargs)

@@ -1,0 +1,218 @@
+"""Pure-PyTorch differentiable rasteriser for :class:`~clipedit.draw.scene.Scene` (no compiled code).
+
+How it works (hand-written because no maintained PyPI package rasterises Bézier strokes differentiably):
+
+1. every cubic segment is flattened into ``samples`` straight pieces (Bernstein basis, so points get gradients);
+2. the canvas is cut into ``tile`` x ``tile`` pixel tiles and each piece is paired only with the tiles its
+   bounding box (grown by half the stroke width) touches — the work scales with inked area, not
+   paths x pixels;
+3. a stroke's coverage of a pixel centre is ``clamp(w/2 + 0.5 - d, 0, 1)`` with ``d`` the distance to the
+   nearest piece (round caps and joins follow), i.e. a one-pixel box-filter ramp across the edge; a closed
+   path's coverage is ``clamp(0.5 ± d)`` inside/outside by its winding number;
+4. per tile, the paths touching it are stacked in drawing order and composited with "over":
+   ``C = Σ_i c_i a_i Π_{j>i}(1 - a_j) + bg Π_j(1 - a_j)`` via a reverse cumulative product.
+
+Gradients w.r.t. points, widths and colours are exact for this coverage model (edge pixels carry the point
+gradients, as in diffvg). Large scenes are processed in chunks of pieces to bound memory.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from clipedit.draw.scene import Scene
+
+_EPS = 1e-9
+
+
+def bezier_basis(samples: int, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``(samples + 1, 4)`` cubic Bernstein weights at ``t = k / samples``."""
+    t = torch.linspace(0, 1, samples + 1, device=device, dtype=dtype)[:, None]
+    s = 1 - t
+    return torch.cat([s ** 3, 3 * s * s * t, 3 * s * t * t, t ** 3], dim=1)
+
+
+def flatten_paths(scene: Scene, samples: int, closed: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
+    """Straight pieces of the open (``closed=False``) or closed paths.
+
+    Returns ``(a, b, path_of_piece, path_ids)``: piece end points ``(L, 2)``, the index of each piece's path
+    within ``path_ids`` ``(L,)``, and ``path_ids`` (indices into ``scene.paths``).
+    """
+    ids = [i for i, p in enumerate(scene.paths) if p.closed == closed]
+    dev = scene.background.device
+    if not ids:
+        z = torch.zeros(0, 2, device=dev)
+        return z, z, torch.zeros(0, dtype=torch.long, device=dev), ids
+    pts = torch.cat([scene.paths[i].points for i in ids])
+    index, owner, offset = [], [], 0
+    for k, i in enumerate(ids):
+        n = scene.paths[i].points.shape[0]
+        for s in range(scene.paths[i].num_segments):
+            j = 3 * s
+            index.append([offset + j, offset + j + 1, offset + j + 2, offset + (j + 3) % n if closed else offset + j + 3])
+            owner.append(k)
+        offset += n
+    index_t = torch.tensor(index, device=pts.device)
+    curve = bezier_basis(samples, pts.device, pts.dtype) @ pts[index_t].reshape(-1, 4, 2).transpose(0, 1).reshape(4, -1)
+    curve = curve.reshape(samples + 1, -1, 2).transpose(0, 1)  # (segments, samples+1, 2)
+    a, b = curve[:, :-1].reshape(-1, 2), curve[:, 1:].reshape(-1, 2)
+    piece_owner = torch.tensor(owner, device=pts.device).repeat_interleave(samples)
+    return a, b, piece_owner, ids
+
+
+def _tile_pairs(lo: torch.Tensor, hi: torch.Tensor, tile: int, nx: int, ny: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """For boxes ``lo``/``hi`` ``(N, 2)`` in pixels, all (box, tile) overlaps as ``(box_index, tile_index)``."""
+    with torch.no_grad():
+        inside = (hi[:, 0] >= 0) & (hi[:, 1] >= 0) & (lo[:, 0] <= nx * tile) & (lo[:, 1] <= ny * tile)
+        t0 = torch.floor(lo / tile).long()
+        t1 = torch.floor(hi / tile).long()
+        tx0, tx1 = t0[:, 0].clamp(0, nx - 1), t1[:, 0].clamp(0, nx - 1)
+        ty0, ty1 = t0[:, 1].clamp(0, ny - 1), t1[:, 1].clamp(0, ny - 1)
+        wx = tx1 - tx0 + 1
+        count = wx * (ty1 - ty0 + 1) * inside
+        box = torch.repeat_interleave(torch.arange(len(lo), device=lo.device), count)
+        local = torch.arange(len(box), device=lo.device) - torch.repeat_interleave(torch.cumsum(count, 0) - count, count)
+        tx = tx0[box] + local % wx[box]
+        ty = ty0[box] + local // wx[box]
+        return box, ty * nx + tx
+
+
+def _segment_distance(p: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Distance from points ``p`` ``(N, M, 2)`` to segments ``a``-``b`` ``(N, 1, 2)``: ``(N, M)``."""
+    ab = b - a
+    ap = p - a
+    t = ((ap * ab).sum(-1) / ((ab * ab).sum(-1) + _EPS)).clamp(0, 1)
+    q = ap - t[..., None] * ab
+    return torch.sqrt((q * q).sum(-1) + _EPS)
+
+
+class TorchRenderer:
+    """Differentiable rasteriser in plain PyTorch (CPU, CUDA, MPS).
+
+    Args:
+        samples: straight pieces per cubic segment (8 keeps the chord error under 0.1 px for CLIPDraw's strokes).
+        tile: tile side in pixels.
+        max_pairs: (piece, tile) pairs evaluated at once; bounds memory on large scenes.
+    """
+
+    name = "torch"
+
+    def __init__(self, samples: int = 8, tile: int = 16, max_pairs: int = 1 << 16) -> None:
+        if samples < 1 or tile < 1:
+            raise ValueError("samples and tile must be >= 1")
+        self.samples, self.tile, self.max_pairs = samples, tile, max_pairs
+
+    def __repr__(self) -> str:
+        return f"TorchRenderer(samples={self.samples}, tile={self.tile})"
+
+    # -- coverage ---------------------------------------------------------------------------------------
+    def _pixel_offsets(self, device, dtype) -> torch.Tensor:
+        r = torch.arange(self.tile, device=device, dtype=dtype) + 0.5
+        yy, xx = torch.meshgrid(r, r, indexing="ij")
+        return torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1)  # (T², 2) as (x, y)
+
+    def _origins(self, tiles: torch.Tensor, nx: int, dtype: torch.dtype) -> torch.Tensor:
+        return torch.stack([(tiles % nx) * self.tile, (tiles // nx) * self.tile], dim=1).to(dtype)
+
+    def _stroke_slots(self, scene: Scene, nx: int, ny: int, offs: torch.Tensor):
+        a, b, owner, ids = flatten_paths(scene, self.samples, closed=False)
+        if not ids:
+            return None
+        widths = torch.stack([scene.paths[i].width for i in ids]).to(a.dtype)
+        r = (widths.abs() * 0.5)[owner]
+        grow = (r.detach() + 1.0)[:, None]
+        piece, tiles = _tile_pairs(torch.minimum(a, b).detach() - grow, torch.maximum(a, b).detach() + grow,
+                                   self.tile, nx, ny)
+        if len(piece) == 0:
+            return None
+        origin = self._origins(tiles, nx, a.dtype)
+        covs = []
+        for s in range(0, len(piece), self.max_pairs):  # chunks bound the (pairs, T²) temporaries
+            sl = slice(s, s + self.max_pairs)
+            p = origin[sl, None, :] + offs[None]
+            d = _segment_distance(p, a[piece[sl], None], b[piece[sl], None])
+            covs.append((r[piece[sl], None] + 0.5 - d).clamp(0, 1))
+        paths = torch.tensor(ids, device=a.device)[owner[piece]]
+        return paths, tiles, torch.cat(covs)
+
+    def _fill_slots(self, scene: Scene, nx: int, ny: int, offs: torch.Tensor):
+        a, b, owner, ids = flatten_paths(scene, self.samples, closed=True)
+        if not ids:
+            return None
+        n = len(ids)
+        counts = torch.bincount(owner, minlength=n)
+        emax = int(counts.max())
+        start = torch.cumsum(counts, 0) - counts
+        slot = torch.arange(len(owner), device=a.device) - start[owner]
+        first = a[start]  # padding: a zero-length piece at the path's first point changes neither test
+        ea = first[:, None, :].expand(n, emax, 2).clone().index_put((owner, slot), a)
+        eb = first[:, None, :].expand(n, emax, 2).clone().index_put((owner, slot), b)
+        pts = torch.stack([torch.cat([ea[k], eb[k]]).detach().amin(0) for k in range(n)])
+        pts_hi = torch.stack([torch.cat([ea[k], eb[k]]).detach().amax(0) for k in range(n)])
+        path, tiles = _tile_pairs(pts - 1.0, pts_hi + 1.0, self.tile, nx, ny)
+        if len(path) == 0:
+            return None
+        evenodd = torch.tensor([scene.paths[i].fill_rule == "evenodd" for i in ids], device=a.device)
+        origin = self._origins(tiles, nx, a.dtype)
+        covs = []
+        step = max(1, self.max_pairs // emax)
+        for s in range(0, len(path), step):
+            sl = slice(s, s + step)
+            p = (origin[sl, None, :] + offs[None])[:, None]  # (n, 1, T², 2)
+            pa, pb = ea[path[sl]][:, :, None], eb[path[sl]][:, :, None]  # (n, E, 1, 2)
+            with torch.no_grad():
+                cross = (pb[..., 0] - pa[..., 0]) * (p[..., 1] - pa[..., 1]) - (p[..., 0] - pa[..., 0]) * (pb[..., 1] - pa[..., 1])
+                up = (pa[..., 1] <= p[..., 1]) & (pb[..., 1] > p[..., 1]) & (cross > 0)
+                down = (pb[..., 1] <= p[..., 1]) & (pa[..., 1] > p[..., 1]) & (cross < 0)
+                wind = (up.int() - down.int()).sum(1)  # (n, T²)
+                inside = torch.where(evenodd[path[sl], None], wind % 2 == 1, wind != 0)
+            n_, e_ = pa.shape[:2]
+            d = _segment_distance(p.expand(n_, e_, -1, -1).reshape(n_ * e_, -1, 2), pa.reshape(-1, 1, 2),
+                                  pb.reshape(-1, 1, 2)).reshape(n_, e_, -1).amin(1)
+            covs.append(torch.where(inside, 0.5 + d, 0.5 - d).clamp(0, 1))
+        paths = torch.tensor(ids, device=a.device)[path]
+        return paths, tiles, torch.cat(covs)
+
+    # -- compositing ------------------------------------------------------------------------------------
+    def __call__(self, scene: Scene) -> torch.Tensor:
+        return self.render(scene)
+
+    def render(self, scene: Scene) -> torch.Tensor:
+        """Rasterise ``scene``: ``(1, 3, H, W)`` in [0, 1] on the scene's device, differentiable."""
+        T, H, W = self.tile, scene.height, scene.width
+        nx, ny = math.ceil(W / T), math.ceil(H / T)
+        dev = scene.background.device
+        dtype = scene.paths[0].points.dtype if scene.paths else torch.float32  # float32 unless the scene is float64
+        offs = self._pixel_offsets(dev, dtype)
+        bg = scene.background.to(dtype)
+        if bg.ndim == 1:
+            bg_tiles = bg.view(1, 3, 1).expand(nx * ny, 3, T * T)
+        else:
+            if tuple(bg.shape) != (3, H, W):
+                raise ValueError(f"background image must be (3, {H}, {W}), got {tuple(bg.shape)}")
+            pad = torch.nn.functional.pad(bg, (0, nx * T - W, 0, ny * T - H))
+            bg_tiles = pad.reshape(3, ny, T, nx, T).permute(1, 3, 0, 2, 4).reshape(ny * nx, 3, T * T)
+        parts = [s for s in (self._stroke_slots(scene, nx, ny, offs), self._fill_slots(scene, nx, ny, offs)) if s]
+        if parts:
+            P = len(scene.paths)
+            paths = torch.cat([p[0] for p in parts])
+            tiles = torch.cat([p[1] for p in parts])
+            cov = torch.cat([p[2] for p in parts])
+            keys, inv = torch.unique(tiles * P + paths, return_inverse=True)  # sorted: tile-major, then draw order
+            slot_cov = cov.new_zeros(len(keys), T * T).scatter_reduce(
+                0, inv[:, None].expand(-1, T * T), cov, reduce="amax", include_self=True)
+            slot_tile, slot_path = keys // P, keys % P
+            colors = torch.stack([p.color for p in scene.paths]).to(dtype).clamp(0, 1)
+            counts = torch.bincount(slot_tile, minlength=nx * ny)
+            depth = torch.arange(len(keys), device=dev) - (torch.cumsum(counts, 0) - counts)[slot_tile]
+            D = int(counts.max())
+            alpha = cov.new_zeros(nx * ny, D, T * T).index_put((slot_tile, depth), slot_cov * colors[slot_path, 3:4])
+            rgb = cov.new_zeros(nx * ny, D, 3).index_put((slot_tile, depth), colors[slot_path, :3])
+            through = torch.flip(torch.cumprod(torch.flip(1 - alpha, [1]), 1), [1])  # Π_{j>=i}(1 - a_j)
+            after = torch.cat([through[:, 1:], through.new_ones(nx * ny, 1, T * T)], 1)
+            out = torch.einsum("tdc,tdp->tcp", rgb, alpha * after) + bg_tiles * through[:, :1]
+        else:
+            out = bg_tiles
+        img = out.reshape(ny, nx, 3, T, T).permute(2, 0, 3, 1, 4).reshape(3, ny * T, nx * T)
+        return img[:, :H, :W].unsqueeze(0)

@@ -1,0 +1,55 @@
+"""The independent judge on CLIPDraw results drawn with the offline guide.
+
+``python -m clipedit.eval.drawn`` draws each of the 20 evaluation prompts (:data:`clipedit.eval.guided.EVAL_PAIRS`)
+with 2 seeds through :func:`clipedit.draw.clipdraw` on ``clipedit/shapes``, with CLIPDraw's augmentation and
+without any, and prints how often the judge (:mod:`clipedit.eval.judge`) sees the prompt's colour and shape.
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Callable
+
+import torch
+
+from clipedit.eval.guided import EVAL_PAIRS, TABLE_HEADER, evaluate_guided, print_failures, report_row
+
+
+def draw_runner(augment: str, n_augs: int, steps: int = 300, canvas: int = 128, num_paths: int = 128,
+                keep: list | None = None) -> Callable[[str, int], torch.Tensor]:
+    from clipedit.draw import clipdraw
+
+    def run(prompt: str, seed: int) -> torch.Tensor:
+        img = clipdraw(prompt, model="clipedit/shapes", steps=steps, canvas=canvas, num_paths=num_paths,
+                       augment=augment, n_augs=n_augs, seed=seed, progress=False, device="cpu").image
+        if keep is not None:
+            keep.append(img)
+        return img
+    return run
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--canvas", type=int, default=128)
+    p.add_argument("--paths", type=int, default=128)
+    p.add_argument("--n-augs", type=int, default=4)
+    p.add_argument("--grid", default=None, help="write a PNG grid of the augmented runs (seed 0) here")
+    a = p.parse_args(argv)
+    print(f"judge on CLIPDraw results: {len(EVAL_PAIRS)} prompts x 2 seeds, {a.paths} paths, {a.canvas}px canvas, "
+          f"{a.steps} steps, offline guide")
+    print(TABLE_HEADER)
+    images: list[torch.Tensor] = []
+    failures = []
+    for aug, n in (("clipdraw", a.n_augs), ("none", 1)):
+        run = draw_runner(aug, n, a.steps, a.canvas, a.paths, keep=images if aug == "clipdraw" else None)
+        failures.append(report_row(f"{aug} (x{n})", evaluate_guided(run)))
+    print_failures(failures)
+    if a.grid and images:
+        from torchvision.utils import save_image
+
+        save_image(torch.cat(images[::2]), a.grid, nrow=10, padding=2, pad_value=1.0)
+        print(f"wrote {a.grid}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,240 @@
+"""The pure-PyTorch rasteriser against analytic geometry, compositing algebra, finite differences,
+SVG round trips and a real browser (headless Chromium)."""
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from clipedit.draw import Path, Scene, TorchRenderer, make_renderer, random_strokes, read_svg, save_svg, to_svg
+
+R = TorchRenderer()
+
+
+def line(x0, y0, x1, y1, width, color=(1.0, 0.0, 0.0, 1.0), dtype=torch.float32) -> Path:
+    """A straight stroke as a cubic with control points on the line."""
+    p = torch.tensor([[x0, y0], [x0 + (x1 - x0) / 3, y0 + (y1 - y0) / 3],
+                      [x0 + 2 * (x1 - x0) / 3, y0 + 2 * (y1 - y0) / 3], [x1, y1]], dtype=dtype)
+    return Path(p, torch.tensor(color, dtype=dtype), torch.tensor(width, dtype=dtype))
+
+
+def polygon(pts, color, rule="nonzero", dtype=torch.float32) -> Path:
+    """A closed polygon as straight cubic segments."""
+    out = []
+    for i, a in enumerate(pts):
+        b = pts[(i + 1) % len(pts)]
+        out += [a, [a[0] + (b[0] - a[0]) / 3, a[1] + (b[1] - a[1]) / 3], [a[0] + 2 * (b[0] - a[0]) / 3, a[1] + 2 * (b[1] - a[1]) / 3]]
+    return Path(torch.tensor(out, dtype=dtype), torch.tensor(color, dtype=dtype), closed=True, fill_rule=rule)
+
+
+def ink(img: torch.Tensor) -> torch.Tensor:
+    """Coverage of a red stroke on white: 1 - green channel."""
+    return 1 - img[0, 1]
+
+
+@pytest.mark.parametrize("x0,y0,x1,y1,w", [(10, 32, 50, 32, 10), (12.3, 15.7, 51.1, 47.9, 7.4), (30, 30, 30.0, 30.0, 20)])
+def test_stroke_covers_the_analytic_capsule(x0, y0, x1, y1, w):
+    img = R(Scene(64, 64, [line(x0, y0, x1, y1, w)]))
+    r, length = w / 2, math.hypot(x1 - x0, y1 - y0)
+    assert float(ink(img).sum()) == pytest.approx(math.pi * r * r + 2 * r * length, rel=0.01)
+    # pixel by pixel: centres well inside are fully covered, well outside untouched
+    yy, xx = torch.meshgrid(torch.arange(64.0) + 0.5, torch.arange(64.0) + 0.5, indexing="ij")
+    a, b = torch.tensor([x0, y0], dtype=torch.float32), torch.tensor([x1, y1], dtype=torch.float32)
+    p = torch.stack([xx, yy], -1)
+    t = (((p - a) @ (b - a)) / max(float(((b - a) ** 2).sum()), 1e-9)).clamp(0, 1)
+    d = (p - (a + t[..., None] * (b - a))).norm(dim=-1)
+    assert torch.all(ink(img)[d < r - 0.75] > 0.999)
+    assert torch.all(ink(img)[d > r + 0.75] < 1e-6)
+
+
+def test_closed_fill_area_and_rules():
+    sq = R(Scene(64, 64, [polygon([[10, 10], [40, 10], [40, 40], [10, 40]], (1, 0, 0, 1))]))
+    assert float(ink(sq).sum()) == pytest.approx(900, rel=0.005)
+    tri = R(Scene(64, 64, [polygon([[5.5, 5.2], [60.1, 12.7], [20.3, 58.8]], (1, 0, 0, 1))]))
+    area = 0.5 * abs((60.1 - 5.5) * (58.8 - 5.2) - (20.3 - 5.5) * (12.7 - 5.2))
+    assert float(ink(tri).sum()) == pytest.approx(area, rel=0.01)
+    star = [[32 + 28 * math.sin(k * 4 * math.pi / 5), 32 - 28 * math.cos(k * 4 * math.pi / 5)] for k in range(5)]
+    nonzero = R(Scene(64, 64, [polygon(star, (1, 0, 0, 1), "nonzero")]))
+    evenodd = R(Scene(64, 64, [polygon(star, (1, 0, 0, 1), "evenodd")]))
+    assert float(ink(nonzero)[32, 32]) == pytest.approx(1.0) and float(ink(evenodd)[32, 32]) == pytest.approx(0.0)
+    assert float(ink(evenodd).sum()) < float(ink(nonzero).sum())
+
+
+def test_compositing_order_and_alpha():
+    red, blue = (1.0, 0.0, 0.0, 0.6), (0.0, 0.0, 1.0, 0.5)
+    a = polygon([[4, 4], [24, 4], [24, 24], [4, 24]], red)
+    b = polygon([[14, 14], [30, 14], [30, 30], [14, 30]], blue)
+    bg = torch.tensor([0.2, 0.8, 0.4])
+    img = R(Scene(32, 32, [a, b], bg))[0, :, 18, 18]
+    expect = bg * 0.4 * 0.5 + torch.tensor(red[:3]) * 0.6 * 0.5 + torch.tensor(blue[:3]) * 0.5
+    assert torch.allclose(img, expect, atol=1e-6)
+    swapped = R(Scene(32, 32, [b, a], bg))[0, :, 18, 18]
+    expect2 = bg * 0.4 * 0.5 + torch.tensor(blue[:3]) * 0.5 * 0.4 + torch.tensor(red[:3]) * 0.6
+    assert torch.allclose(swapped, expect2, atol=1e-6)
+    opaque = R(Scene(32, 32, [polygon([[0, 0], [32, 0], [32, 32], [0, 32]], (0, 1, 0, 1)), b], bg))[0, :, 2, 2]
+    assert torch.allclose(opaque, torch.tensor([0.0, 1.0, 0.0]), atol=1e-6)
+
+
+def test_tiles_chunks_and_odd_canvas_do_not_change_the_image():
+    scene = random_strokes(40, 50, 37, seed=3)
+    for i, p in enumerate(scene.paths):
+        p.width = torch.tensor(1.0 + (i * 7) % 20)
+    scene.paths.append(polygon([[3, 3], [45, 6], [20, 33]], (0.1, 0.6, 0.3, 0.7)))
+    ref = R(scene)
+    assert ref.shape == (1, 3, 37, 50)
+    for other in (TorchRenderer(tile=8), TorchRenderer(tile=32, max_pairs=37), TorchRenderer(samples=8, tile=7)):
+        assert torch.allclose(other(scene), ref, atol=1e-5)
+
+
+def test_background_image_and_empty_scene():
+    bg = torch.rand(3, 20, 30)
+    assert torch.allclose(R(Scene(30, 20, [], bg))[0], bg)
+    img = R(Scene(30, 20, [line(-50, -50, -40, -40, 5)], bg))  # entirely off-canvas
+    assert torch.allclose(img[0], bg)
+
+
+def test_gradients_are_finite_nonzero_and_match_finite_differences():
+    d = torch.float64
+    scene = Scene(24, 24, [line(4.3, 5.1, 19.2, 17.6, 4.2, (0.9, 0.2, 0.1, 0.8), d),
+                           polygon([[6.2, 15.3], [17.4, 4.6], [20.7, 19.1]], (0.1, 0.3, 0.9, 0.6), dtype=d)],
+                  torch.ones(3, dtype=d))
+    with torch.no_grad():  # bend the stroke so every control point matters
+        scene.paths[0].points[1] += torch.tensor([3.1, -2.7], dtype=d)
+        scene.paths[0].points[2] += torch.tensor([-1.9, 3.3], dtype=d)
+    scene.requires_grad_()
+    weight = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(0), dtype=d)
+
+    def f() -> torch.Tensor:
+        return (R(scene) * weight).sum()
+
+    f().backward()
+    for t in [*scene.paths[0].parameters(), scene.paths[1].points, scene.paths[1].color]:  # a fill has no width
+        assert torch.isfinite(t.grad).all() and t.grad.abs().sum() > 0
+        for i in range(t.numel()):
+            flat = t.detach().view(-1)
+            old = float(flat[i])
+            with torch.no_grad():
+                flat[i] = old + 1e-4
+                up = float(f())
+                flat[i] = old - 1e-4
+                down = float(f())
+                flat[i] = old
+            assert float(t.grad.view(-1)[i]) == pytest.approx((up - down) / 2e-4, rel=2e-3, abs=2e-3)
+
+
+def test_scaled_rendering_matches_downsampled():
+    scene = random_strokes(30, 64, 64, seed=5)
+    big = R(scene.scaled(4))
+    assert big.shape == (1, 3, 256, 256)
+    down = torch.nn.functional.avg_pool2d(big, 4)
+    assert (down - R(scene)).abs().mean() < 0.01
+
+
+def test_svg_round_trip_and_foreign_svg(tmp_path):
+    scene = random_strokes(25, 64, 48, seed=2, background=(0.9, 0.95, 1.0))
+    scene.paths.append(polygon([[10, 10], [50, 12], [30, 40]], (0.3, 0.2, 0.7, 0.5), "evenodd"))
+    path = save_svg(scene, tmp_path / "d.svg")
+    import xml.etree.ElementTree as ET
+    root = ET.parse(path).getroot()
+    assert root.tag.endswith("svg") and len([e for e in root if e.tag.endswith("path")]) == 26
+    back = read_svg(path)
+    assert (back.width, back.height, len(back.paths)) == (64, 48, 26) and back.paths[-1].closed
+    assert torch.allclose(R(back), R(scene), atol=1e-3)
+    foreign = """<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40">
+      <path d="M5 5 L35 5 l0 30 Z" fill="#00f" />
+      <path d="m5 35 c5 -5 10 -5 15 0" style="fill:none;stroke:red;stroke-width:3" /></svg>"""
+    s = read_svg(foreign)
+    assert len(s.paths) == 2 and s.paths[0].closed and not s.paths[1].closed
+    img = R(s)
+    assert float(img[0, 2, 10, 30]) == pytest.approx(1.0) and float(img[0, 0, 10, 30]) == pytest.approx(0.0)
+    assert float(s.paths[1].width) == 3 and torch.allclose(s.paths[1].points[-1], torch.tensor([20.0, 35.0]))
+    with pytest.raises(FileNotFoundError):
+        read_svg(tmp_path / "missing.svg")
+    with pytest.raises(ValueError, match="unsupported"):
+        read_svg('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><circle r="2"/></svg>')
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="headless Chromium not installed (.ci/run installs it)")
+def test_svg_renders_the_same_in_a_browser(tmp_path):
+    scene = random_strokes(40, 96, 96, seed=3)
+    for i, p in enumerate(scene.paths):
+        p.width = torch.tensor(1.0 + (i * 5) % 12)
+    scene.paths.append(polygon([[20, 20], [70, 25], [45, 80]], (0.2, 0.5, 0.9, 0.7)))
+    svg = save_svg(scene, tmp_path / "scene.svg")
+    png = tmp_path / "chromium.png"
+    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--mute-audio",
+           "--force-device-scale-factor=1", f"--screenshot={png}", "--window-size=96,96", svg.as_uri()]
+    subprocess.run(cmd, capture_output=True, timeout=120, check=False)
+    assert png.is_file(), "Chromium wrote no screenshot"
+    browser = torch.from_numpy(np.asarray(Image.open(png).convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
+    ours = R(scene)[0]
+    diff = (browser - ours).abs()
+    assert diff.mean() < 0.01 and (diff > 0.1).float().mean() < 0.02
+    blank = (browser - torch.ones_like(browser)).abs().mean()
+    assert blank > 5 * diff.mean()  # the comparison is not between two blank images
+
+
+def test_renderer_registry_and_diffvg_marshalling(monkeypatch):
+    assert isinstance(make_renderer("auto"), TorchRenderer)
+    with pytest.raises(ValueError, match="unknown renderer"):
+        make_renderer("nope")
+    monkeypatch.setitem(sys.modules, "pydiffvg", None)
+    with pytest.raises(ImportError, match="build it from"):
+        make_renderer("diffvg")
+    # A stand-in pydiffvg that records what clipedit hands it and returns a known RGBA image.
+    seen = {}
+    fake = types.ModuleType("pydiffvg")
+    fake.Path = lambda **kw: ("path", kw)
+    fake.ShapeGroup = lambda **kw: ("group", kw)
+    fake.set_use_gpu = lambda flag: seen.setdefault("gpu", flag)
+    fake.set_device = lambda dev: None
+
+    class RenderFunction:
+        @staticmethod
+        def serialize_scene(w, h, shapes, groups):
+            seen.update(w=w, h=h, shapes=shapes, groups=groups)
+            return ["args"]
+
+        @staticmethod
+        def apply(w, h, sx, sy, seed, bg, *args):
+            seen.update(samples=(sx, sy))
+            rgba = torch.zeros(h, w, 4)
+            rgba[:, : w // 2] = torch.tensor([1.0, 0.0, 0.0, 0.5])
+            return rgba
+
+    fake.RenderFunction = RenderFunction
+    monkeypatch.setitem(sys.modules, "pydiffvg", fake)
+    scene = Scene(8, 6, [line(1, 1, 6, 5, 2.5, (0, 1, 0, 0.7)), polygon([[1, 1], [6, 1], [3, 5]], (0, 0, 1, 1), "evenodd")],
+                  torch.tensor([0.0, 0.0, 1.0]))
+    img = make_renderer("diffvg")(scene)
+    (k0, p0), (k1, p1) = seen["shapes"]
+    assert p0["num_control_points"].tolist() == [2] and not p0["is_closed"] and float(p0["stroke_width"]) == 2.5
+    assert p1["num_control_points"].tolist() == [2, 2, 2] and p1["is_closed"]
+    g0, g1 = seen["groups"][0][1], seen["groups"][1][1]
+    assert g0["fill_color"] is None and torch.allclose(g0["stroke_color"], torch.tensor([0, 1, 0, 0.7]))
+    assert g1["stroke_color"] is None and g1["use_even_odd_rule"] and seen["samples"] == (2, 2)
+    assert img.shape == (1, 3, 6, 8)
+    assert torch.allclose(img[0, :, 0, 0], torch.tensor([0.5, 0.0, 0.5])) and torch.allclose(img[0, :, 0, 7], torch.tensor([0.0, 0.0, 1.0]))
+
+
+def test_scene_validation():
+    with pytest.raises(ValueError, match="3\\*S\\+1"):
+        Path(torch.zeros(3, 2), torch.ones(4))
+    with pytest.raises(ValueError, match="3\\*S"):
+        Path(torch.zeros(4, 2), torch.ones(4), closed=True)
+    with pytest.raises(ValueError, match="shape"):
+        Path(torch.zeros(4, 2), torch.ones(3))
+    s = random_strokes(10, 32, 32, seed=0)
+    assert len(s.parameters()) == 30 and all(1 <= p.num_segments <= 3 for p in s.paths)
+    assert to_svg(s).count("<path") == 10
