@@ -40,10 +40,17 @@ def png_bytes(image: torch.Tensor, size: int | None = None) -> bytes:
     return buf.getvalue()
 
 
-def download_link(image: torch.Tensor, filename: str = "clipedit.png") -> str:
-    """HTML ``<a download>`` link holding the image as a data URI (works without a server)."""
-    data = base64.b64encode(png_bytes(image)).decode()
-    return (f'<a download="{filename}" href="data:image/png;base64,{data}" '
+def download_link(data: torch.Tensor | str | bytes, filename: str = "clipedit.png") -> str:
+    """HTML ``<a download>`` link holding the data as a data URI (works without a server): an image tensor
+    (PNG), SVG text, or raw bytes (type from the file name)."""
+    if isinstance(data, torch.Tensor):
+        raw, mime = png_bytes(data), "image/png"
+    else:
+        raw = data.encode("utf-8") if isinstance(data, str) else data
+        mime = {"svg": "image/svg+xml", "json": "application/json", "png": "image/png"}.get(
+            filename.rsplit(".", 1)[-1].lower(), "application/octet-stream")
+    b64 = base64.b64encode(raw).decode()
+    return (f'<a download="{filename}" href="data:{mime};base64,{b64}" '
             f'style="font-weight:bold">⬇ Download {filename}</a>')
 
 
@@ -61,7 +68,8 @@ class PromptPanel:
     """Prompt form + Run/Stop + live preview + download, around a method's run function.
 
     Args:
-        run_fn: ``run_fn(values, callback, stop) -> image``; ``values`` is :meth:`values`, ``callback``
+        run_fn: ``run_fn(values, callback, stop) -> image`` or ``(image, {filename: data})`` to offer more
+            downloads (e.g. an SVG); ``values`` is :meth:`values`, ``callback``
             is :meth:`callback` (pass it to :func:`clipedit.optim.optimize`), ``stop`` a
             :class:`threading.Event` set by the Stop button.
         prompt, negative: initial texts. models: model choices. steps, seed: initial values.
@@ -133,10 +141,12 @@ class PromptPanel:
         self.run_button.disabled, self.stop_button.disabled = True, False
         self.status.value = "running…"
         try:
-            image = self.run_fn(self.values(), self.callback, self._stop)
+            out = self.run_fn(self.values(), self.callback, self._stop)
+            image, files = out if isinstance(out, tuple) else (out, {})
             self.result = image.detach().cpu()
             self.show(self.result)
-            self.download.value = download_link(self.result, self.filename)
+            self.download.value = "<br>".join([download_link(self.result, self.filename),
+                                               *(download_link(d, name) for name, d in files.items())])
             self.status.value = ("stopped" if self._stop.is_set() else "done") + f" · {self.status.value}"
         except Exception as err:  # shown in the panel; a notebook thread has nowhere else to report
             self.error = err

@@ -52,3 +52,21 @@ def test_helpers():
     img = torch.rand(1, 3, 16, 16)
     assert png_bytes(img, 64)[:4] == b"\x89PNG"
     assert len(image_strip([img, img], ["a", "b"]).children) == 2
+
+
+def test_panel_offers_extra_downloads_such_as_svg():
+    import base64
+
+    from clipedit.draw import clipdraw
+
+    def run_draw(values, callback, stop):
+        res = clipdraw(values["prompt"], model=values["model"], steps=values["steps"], num_paths=4, canvas=32,
+                       callback=callback, callback_every=1, stop=stop, progress=False, device="cpu")
+        return res.image, {"drawing.svg": res.svg()}
+
+    panel = PromptPanel(run_draw, models=["clipedit/shapes"], steps=2, filename="drawing.png")
+    panel.run()
+    html = panel.download.value
+    assert 'download="drawing.png"' in html and 'download="drawing.svg"' in html
+    b64 = html.split("data:image/svg+xml;base64,")[1].split('"')[0]
+    assert base64.b64decode(b64).decode().count("<path") == 4

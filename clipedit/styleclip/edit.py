@@ -1,0 +1,270 @@
+"""StyleCLIP latent optimisation (Patashnik et al. 2021) and a StyleGAN2 projector for real images.
+
+``w* = argmin_w L_CLIP(G(w), text) + λ_L2 ||w - w_s||² + λ_ID (1 - cos(ArcFace(G(w)), ArcFace(G(w_s))))``
+
+in W+ (one ``w`` per generator layer) or W, with the shared :class:`~clipedit.guidance.CLIPGuide` (no
+augmentation by default, as in StyleCLIP) and the shared :func:`~clipedit.optim.optimize` loop with StyleCLIP's
+learning-rate ramp (``warmup_cosine``).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from clipedit.device import select_device
+from clipedit.guidance import CLIPGuide
+from clipedit.guidance.guide import PromptLike
+from clipedit.imageio import ImageLike, load_image
+from clipedit.optim import OptimResult, optimize, seed_everything
+from clipedit.styleclip.identity import IdentityLoss
+from clipedit.styleclip.loaders import load_generator
+from clipedit.styleclip.stylegan2 import Generator, to_unit
+
+
+@dataclass
+class LatentEdit:
+    """Result of :func:`styleclip_edit` / :func:`project`: images ``(1, 3, H, W)`` in [0, 1] (CPU), the optimised
+    latent (W+ ``(1, n_latent, D)``), the start latent, and the run (loss history, snapshots)."""
+
+    image: torch.Tensor
+    before: torch.Tensor
+    latent: torch.Tensor
+    start: torch.Tensor
+    run: OptimResult
+    noise: list[torch.Tensor] | None = None
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        return self.run.history
+
+
+def load_latents(path: str | os.PathLike, index: int = 0, generator: Generator | None = None) -> torch.Tensor:
+    """A latent from an e4e/pSp/StyleCLIP ``.pt`` file (tensor ``(N, n_latent, D)``, ``(n_latent, D)`` or ``(D,)``,
+    or a dict with ``"latent"``/``"latents"``/``"w"``) as ``(1, n_latent, D)`` or ``(1, D)``."""
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(obj, dict):
+        obj = next((obj[k] for k in ("latent", "latents", "w", "w_plus") if k in obj), None)
+    if not isinstance(obj, torch.Tensor):
+        raise ValueError(f"{path}: no latent tensor found")
+    t = obj.float()
+    if t.ndim == 3:
+        if not 0 <= index < t.shape[0]:
+            raise ValueError(f"{path} holds {t.shape[0]} latents; index {index} is out of range")
+        t = t[index: index + 1]
+    elif t.ndim in (1, 2):
+        t = t[None]
+    if generator is not None:
+        want = (generator.n_latent, generator.style_dim)
+        if t.shape[-1] != generator.style_dim or (t.ndim == 3 and tuple(t.shape[1:]) != want):
+            raise ValueError(f"latent shape {tuple(t.shape)} does not fit this generator (W+ {want})")
+    return t
+
+
+def _generator(generator: str | os.PathLike | Generator | None, device) -> Generator:
+    if isinstance(generator, Generator):
+        return generator.to(device).eval().requires_grad_(False)
+    return load_generator(generator, device=device)
+
+
+def _identity(identity, G: Generator, id_lambda: float, device) -> IdentityLoss | None:
+    if id_lambda <= 0 or identity is None:
+        return None
+    if isinstance(identity, IdentityLoss):
+        return identity.to(device)
+    if identity == "auto" and G.size < 128:
+        return None  # the identity network is a face recogniser; the small demo generator draws shapes
+    return IdentityLoss().to(device)
+
+
+def styleclip_edit(
+    prompt: PromptLike | Sequence[PromptLike],
+    *,
+    generator: str | os.PathLike | Generator | None = None,
+    latent: torch.Tensor | str | os.PathLike | None = None,
+    mode: str = "edit",
+    seed: int | None = 0,
+    steps: int = 300,
+    lr: float = 0.1,
+    l2_lambda: float = 0.008,
+    id_lambda: float = 0.005,
+    truncation: float = 0.7,
+    space: str = "w+",
+    model: str | Sequence[str] = "auto",
+    negatives: PromptLike | Sequence[PromptLike] | None = None,
+    augment: str = "none",
+    n_augs: int = 1,
+    identity: IdentityLoss | str | None = "auto",
+    noise_mode: str = "const",
+    device: str | torch.device | None = None,
+    guide: CLIPGuide | None = None,
+    callback=None,
+    callback_every: int = 10,
+    keep_snapshots: bool = False,
+    progress: bool = True,
+    stop=None,
+) -> LatentEdit:
+    """Edit a StyleGAN2 latent so the image matches ``prompt`` (StyleCLIP latent optimisation).
+
+    Args:
+        generator: name, checkpoint path or module (default: the offline demo ``clipedit/shapes-stylegan2``).
+        latent: start latent ``w_s`` (``(1, D)`` W, ``(1, n_latent, D)`` W+, or a ``.pt`` file from e4e/pSp/
+            :func:`project`); default: a truncated random ``w`` from ``seed``.
+        mode: ``"edit"`` (CLIP + L2 + identity, from ``w_s``) or ``"free_generation"`` (CLIP only).
+        steps, lr, l2_lambda, id_lambda, truncation: StyleCLIP's defaults (300, 0.1, 0.008, 0.005, 0.7).
+        space: ``"w+"`` (one w per layer, StyleCLIP's choice) or ``"w"``.
+        identity: ``"auto"`` (ArcFace IR-SE50 for face-sized generators, off for the demo), an
+            :class:`IdentityLoss` (any embedding network), or ``None``.
+        augment, n_augs: CLIP views (StyleCLIP used none).
+    """
+    if mode not in ("edit", "free_generation"):
+        raise ValueError(f"mode must be 'edit' or 'free_generation', got {mode!r}")
+    if space not in ("w", "w+"):
+        raise ValueError(f"space must be 'w' or 'w+', got {space!r}")
+    if isinstance(prompt, str) and not prompt.strip():
+        raise ValueError("the prompt is empty: describe the edit, e.g. 'a person with purple hair'")
+    if l2_lambda < 0 or id_lambda < 0:
+        raise ValueError("l2_lambda and id_lambda must be >= 0")
+    dev = select_device(device)
+    seed_everything(seed)
+    G = _generator(generator, dev)
+    if guide is None:
+        guide = CLIPGuide(prompt, negatives=negatives, models=model, augment=augment, n_augs=n_augs, device=dev)
+    if latent is None:
+        start = G.sample_w(1, truncation=truncation, seed=seed)
+    else:
+        start = load_latents(latent, generator=G) if not isinstance(latent, torch.Tensor) else latent.float()
+        start = start.to(dev)
+        if start.ndim == 1:
+            start = start[None]
+    start = start.detach()
+    if space == "w+":
+        start = G.to_wplus(start)
+    elif start.ndim == 3:
+        raise ValueError("a W+ start latent cannot be optimised in W: pass space='w+'")
+    w = start.clone().requires_grad_(True)
+    ident = _identity(identity, G, id_lambda if mode == "edit" else 0.0, dev)
+    with torch.no_grad():
+        before_raw = G.synthesis(start, noise_mode=noise_mode)
+        ref_emb = ident.embed(before_raw) if ident is not None else None
+
+    def closure(step: int):
+        img = G.synthesis(w, noise_mode=noise_mode)
+        out = guide(to_unit(img))
+        loss, logs = out.loss, {**out.similarities, "clip_loss": float(out.loss.detach())}
+        if mode == "edit":
+            l2 = ((w - start) ** 2).sum()
+            loss = loss + l2_lambda * l2
+            logs["l2"] = float(l2.detach())
+            if ident is not None:
+                idl = ident(img, ref_embedding=ref_emb)
+                loss = loss + id_lambda * idl
+                logs["id_loss"] = float(idl.detach())
+        return loss, logs
+
+    def render():
+        return to_unit(G.synthesis(w, noise_mode=noise_mode))
+
+    run = optimize([w], closure, steps, lr=lr, schedule="warmup_cosine", render=render, callback=callback,
+                   callback_every=callback_every, keep_snapshots=keep_snapshots, progress=progress, desc="styleclip",
+                   stop=stop)
+    return LatentEdit(run.image.detach().cpu(), to_unit(before_raw).cpu(), G.to_wplus(w.detach()).cpu(),
+                      G.to_wplus(start).cpu(), run)
+
+
+def _noise_regularisation(noises: Sequence[torch.Tensor]) -> torch.Tensor:
+    """StyleGAN2's projector penalty: squared autocorrelation of every noise map at shifts of one pixel, over
+    a pyramid down to 8x8 (keeps the noise from encoding the image)."""
+    total = noises[0].new_zeros(())
+    for n in noises:
+        while True:
+            total = total + (n * torch.roll(n, 1, dims=3)).mean() ** 2 + (n * torch.roll(n, 1, dims=2)).mean() ** 2
+            if n.shape[-1] <= 8:
+                break
+            n = F.avg_pool2d(n, 2)
+    return total
+
+
+def project(
+    image: ImageLike,
+    *,
+    generator: str | os.PathLike | Generator | None = None,
+    steps: int = 500,
+    lr: float = 0.1,
+    perceptual: float = 1.0,
+    mse: float = 1.0,
+    noise_reg: float = 1e5,
+    initial_noise: float = 0.05,
+    noise_ramp: float = 0.75,
+    vgg_weights: str | os.PathLike | None = "auto",
+    seed: int | None = 0,
+    device: str | torch.device | None = None,
+    callback=None,
+    callback_every: int = 10,
+    keep_snapshots: bool = False,
+    progress: bool = True,
+    stop=None,
+) -> LatentEdit:
+    """Invert ``image`` into the generator: optimise a W+ latent and the noise maps to reconstruct it.
+
+    In the spirit of the StyleGAN2 projector: start at the mean ``w``; loss = ``perceptual`` x VGG-16 feature
+    distance (unit-normalised channels at relu1_2/2_2/3_3/4_3, LPIPS-like) + ``mse`` x pixel MSE +
+    ``noise_reg`` x noise autocorrelation; a decaying random perturbation of ``w`` (``initial_noise`` x the w
+    spread, over the first ``noise_ramp`` of the steps) explores early; noise maps renormalised every step.
+    ``image`` is resized to the generator's size. Returns a :class:`LatentEdit` (``before`` = the target).
+    """
+    from clipedit.style.losses import VGGFeatures
+
+    dev = select_device(device)
+    seed_everything(seed)
+    G = _generator(generator, dev)
+    target = load_image(image, (G.size, G.size)).detach().to(dev)
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(0)
+        ws = G.mapping(torch.randn(10_000, G.style_dim, generator=g).to(dev))
+        w_avg, w_std = ws.mean(0), ((ws - ws.mean(0)) ** 2).sum(1).mean().sqrt()
+    w = G.to_wplus(w_avg[None]).clone().requires_grad_(True)
+    noises = [n.detach().clone().normal_().requires_grad_(True) for n in G.noise_buffers()]
+    layers = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+    vgg = VGGFeatures(layers, arch="vgg16", weights=vgg_weights).to(dev) if perceptual > 0 else None
+    side = min(256, max(128, G.size))
+
+    def feats(x):
+        x = F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False, antialias=G.size > side)
+        return {k: F.normalize(v, dim=1) for k, v in vgg(x).items()}
+
+    with torch.no_grad():
+        target_feats = feats(target) if vgg is not None else None
+
+    def closure(step: int):
+        t = step / max(1, steps)
+        strength = w_std * initial_noise * max(0.0, 1 - t / noise_ramp) ** 2
+        img = to_unit(G.synthesis(w + torch.randn_like(w) * strength, noise=noises))
+        loss = mse * F.mse_loss(img, target)
+        logs = {"mse": float(F.mse_loss(img.detach(), target))}
+        if vgg is not None:
+            f = feats(img)
+            p = sum(((f[k] - target_feats[k]) ** 2).sum(1).mean() for k in layers)
+            loss = loss + perceptual * p
+            logs["perceptual"] = float(p.detach())
+        reg = _noise_regularisation(noises)
+        return loss + noise_reg * reg, logs
+
+    def renormalise():
+        for n in noises:
+            n.sub_(n.mean()).div_(n.std() + 1e-8)
+
+    def render():
+        return to_unit(G.synthesis(w, noise=noises))
+
+    run = optimize([w, *noises], closure, steps, lr=lr, schedule="warmup_cosine", render=render, callback=callback,
+                   callback_every=callback_every, keep_snapshots=keep_snapshots, progress=progress, desc="project",
+                   stop=stop, post_step=renormalise)
+    return LatentEdit(run.image.detach().cpu(), target.cpu(), w.detach().cpu(), G.to_wplus(w_avg[None]).cpu(), run,
+                      [n.detach().cpu() for n in noises])
+
+
+__all__ = ["LatentEdit", "load_latents", "styleclip_edit", "project"]

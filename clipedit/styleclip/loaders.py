@@ -1,0 +1,254 @@
+"""Loading StyleGAN2 generators: rosinality ``.pt`` checkpoints, NVIDIA ``.pkl`` files, the bundled demo.
+
+* rosinality/stylegan2-pytorch ``.pt`` (what StyleCLIP uses, e.g. ``stylegan2-ffhq-config-f.pt``): a dict with
+  ``g_ema`` (state dict) and ``latent_avg``; read with ``torch.load(weights_only=True)``.
+* NVIDIA stylegan2-ada-pytorch / stylegan3 ``.pkl`` (StyleGAN2 architectures): pickles of classes whose source
+  code travels inside the file and runs when unpickled normally. :class:`SafeUnpickler` never imports or runs
+  any of it: it rebuilds only tensors and plain containers, turns NVIDIA's persistent objects into inert
+  records of their state, and refuses every other global with :class:`UnsafePickleError`. The parameters are
+  then renamed to rosinality's layout (the two ports share weight conventions: flipped up-convs, affine bias
+  with +1 folded in, lr-multiplied mapping weights), so both formats load into the same module.
+* ``clipedit/shapes-stylegan2``: the 32x32 demo generator trained by :mod:`clipedit.training.shapes_gan`.
+
+Architecture (size, style_dim, n_mlp, channel widths) is inferred from the weights.
+"""
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import re
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+
+from clipedit.models.registry import ModelSpec, ModelUnavailableError, resolve
+from clipedit.styleclip.stylegan2 import Generator, StyleGAN2Config
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+DEMO_NAME = "clipedit/shapes-stylegan2"
+
+#: Public FFHQ checkpoints. Neither project publishes a checksum; clipedit verifies the size class on load
+#: (architecture inferred from the weights) and records the SHA-256 it saw in the cache (see README).
+GENERATORS: dict[str, ModelSpec] = {
+    "stylegan2-ffhq-config-f": ModelSpec(
+        "stylegan2-ffhq-config-f", "stylegan2-ffhq-config-f.pt",
+        "https://drive.google.com/uc?id=1EM87UquaoQmk17Q8d5kYIAHqu0dkYqdT", None,
+        "FFHQ 1024x1024 config-f, rosinality format (the StyleCLIP checkpoint)"),
+    "stylegan2-ada-ffhq": ModelSpec(
+        "stylegan2-ada-ffhq", "ffhq.pkl",
+        "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/ffhq.pkl", None,
+        "FFHQ 1024x1024, NVIDIA stylegan2-ada-pytorch pickle"),
+}
+
+
+class UnsafePickleError(pickle.UnpicklingError):
+    """A pickle asked for something other than tensors, containers and NVIDIA's persistent-object records."""
+
+
+class PersistentRecord(dict):
+    """What an NVIDIA ``persistence`` object becomes: its ``meta`` (class name, init kwargs, state), inert."""
+
+
+class _Reconstructed:
+    """An inert stand-in for a ``copyreg._reconstructor``-built object (e.g. a torch.nn module): its state."""
+
+    def __init__(self, cls_name: str) -> None:
+        self.cls_name, self.state = cls_name, {}
+
+    def __setstate__(self, state) -> None:
+        self.state = state
+
+
+class _EasyDict(dict):
+    def __setstate__(self, state) -> None:
+        self.update(state)
+
+
+def _persistent_obj(meta):
+    return PersistentRecord(meta)
+
+
+def _load_storage_bytes(b: bytes):
+    return torch.load(io.BytesIO(b), weights_only=True)  # the nested torch.save blob: tensors only
+
+
+class _Placeholder:
+    """A class reference we allow by name only (never imported); instances become :class:`_Reconstructed`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _reconstructor(cls, base, state):
+    name = cls.name if isinstance(cls, _Placeholder) else getattr(cls, "__name__", str(cls))
+    return _Reconstructed(name)
+
+
+class SafeUnpickler(pickle.Unpickler):
+    """Unpickler that resolves only an allow-list of globals (never importing the pickle's own code)."""
+
+    _ALLOWED = {
+        ("collections", "OrderedDict"): OrderedDict,
+        ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
+        ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
+        ("torch.storage", "_load_from_bytes"): _load_storage_bytes,
+        ("torch_utils.persistence", "_reconstruct_persistent_obj"): _persistent_obj,
+        ("dnnlib.util", "EasyDict"): _EasyDict,
+        ("copyreg", "_reconstructor"): _reconstructor,
+        ("builtins", "object"): object,
+        ("builtins", "set"): set,
+        ("builtins", "frozenset"): frozenset,
+        ("torch", "float32"): torch.float32,
+        ("torch", "float16"): torch.float16,
+    }
+
+    def find_class(self, module: str, name: str):
+        key = (module, name)
+        if key in self._ALLOWED:
+            return self._ALLOWED[key]
+        if module.startswith("torch.nn.modules.") or module == "torch_utils.ops.grid_sample_gradfix":
+            return _Placeholder(f"{module}.{name}")  # a plain torch module inside NVIDIA's networks: state only
+        if module == "torch" and name.endswith("Storage"):
+            return getattr(torch, name)
+        raise UnsafePickleError(
+            f"refusing to unpickle {module}.{name}: clipedit's .pkl reader only rebuilds tensors and NVIDIA's "
+            f"network records, never code from the file. If this is a genuine NVIDIA checkpoint, convert it with "
+            f"NVIDIA's own tools to a state dict and load that instead.")
+
+
+def safe_load_pickle(path: str | os.PathLike):
+    with open(path, "rb") as f:
+        return SafeUnpickler(f).load()
+
+
+def _record_state_dict(rec: PersistentRecord, prefix: str = "") -> dict[str, torch.Tensor]:
+    """Flatten a persistent-object tree (``_parameters``, ``_buffers``, ``_modules``) into a state dict."""
+    state = rec.get("state") or {}
+    out: dict[str, torch.Tensor] = {}
+    for kind in ("_parameters", "_buffers"):
+        for k, v in (state.get(kind) or {}).items():
+            if isinstance(v, torch.Tensor):
+                out[prefix + k] = v.detach()
+    for k, m in (state.get("_modules") or {}).items():
+        if isinstance(m, PersistentRecord):
+            out.update(_record_state_dict(m, f"{prefix}{k}."))
+        elif isinstance(m, _Reconstructed):
+            out.update(_record_state_dict(PersistentRecord(state=m.state), f"{prefix}{k}."))
+    return out
+
+
+def nvidia_to_rosinality(sd: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+    """Rename an NVIDIA StyleGAN2 generator state dict to rosinality's layout; returns ``(g_ema, w_avg)``."""
+    if any(re.match(r"synthesis\.L\d+_", k) for k in sd):
+        raise ValueError("this is a StyleGAN3 (alias-free) generator; clipedit implements StyleGAN2 — "
+                         "use a StyleGAN2 pickle (stylegan2-ada-pytorch, or stylegan3's stylegan2 configs)")
+    if "synthesis.b4.const" not in sd:
+        raise ValueError("not a StyleGAN2 generator state (no synthesis.b4.const)")
+    out: dict[str, torch.Tensor] = {}
+    for k, v in sd.items():
+        m = re.fullmatch(r"mapping\.fc(\d+)\.(weight|bias)", k)
+        if m:
+            out[f"style.{int(m.group(1)) + 1}.{m.group(2)}"] = v
+    out["input.input"] = sd["synthesis.b4.const"][None]
+    res = sorted(int(m.group(1)) for k in sd if (m := re.fullmatch(r"synthesis\.b(\d+)\.torgb\.weight", k)))
+
+    def conv(src: str, dst: str) -> None:
+        out[f"{dst}.conv.weight"] = sd[f"{src}.weight"][None]
+        out[f"{dst}.conv.modulation.weight"] = sd[f"{src}.affine.weight"]
+        out[f"{dst}.conv.modulation.bias"] = sd[f"{src}.affine.bias"]
+        out[f"{dst}.noise.weight"] = sd[f"{src}.noise_strength"].reshape(1)
+        out[f"{dst}.activate.bias"] = sd[f"{src}.bias"]
+
+    def torgb(src: str, dst: str) -> None:
+        out[f"{dst}.conv.weight"] = sd[f"{src}.weight"][None]
+        out[f"{dst}.conv.modulation.weight"] = sd[f"{src}.affine.weight"]
+        out[f"{dst}.conv.modulation.bias"] = sd[f"{src}.affine.bias"]
+        out[f"{dst}.bias"] = sd[f"{src}.bias"].view(1, -1, 1, 1)
+
+    conv("synthesis.b4.conv1", "conv1")
+    torgb("synthesis.b4.torgb", "to_rgb1")
+    out["noises.noise_0"] = sd["synthesis.b4.conv1.noise_const"][None, None]
+    for i, r in enumerate(res[1:]):
+        conv(f"synthesis.b{r}.conv0", f"convs.{2 * i}")
+        conv(f"synthesis.b{r}.conv1", f"convs.{2 * i + 1}")
+        torgb(f"synthesis.b{r}.torgb", f"to_rgbs.{i}")
+        out[f"noises.noise_{2 * i + 1}"] = sd[f"synthesis.b{r}.conv0.noise_const"][None, None]
+        out[f"noises.noise_{2 * i + 2}"] = sd[f"synthesis.b{r}.conv1.noise_const"][None, None]
+    return out, sd.get("mapping.w_avg")
+
+
+def infer_config(sd: dict[str, torch.Tensor]) -> StyleGAN2Config:
+    """Architecture from rosinality-layout weights."""
+    style_dim = sd["style.1.weight"].shape[0]
+    n_mlp = len({k.split(".")[1] for k in sd if re.fullmatch(r"style\.\d+\.weight", k)})
+    n_rgbs = len({k.split(".")[1] for k in sd if re.fullmatch(r"to_rgbs\.\d+\.bias", k)})
+    size = 2 ** (n_rgbs + 2)
+    widths = [(4, sd["conv1.conv.weight"].shape[1])]
+    widths += [(2 ** (i + 3), sd[f"convs.{2 * i}.conv.weight"].shape[1]) for i in range(n_rgbs)]
+    lr_mlp = 0.01
+    return StyleGAN2Config(size=size, style_dim=style_dim, n_mlp=n_mlp, lr_mlp=lr_mlp, channels=tuple(widths))
+
+
+def _state_from_file(path: Path) -> tuple[dict[str, torch.Tensor], torch.Tensor | None, dict | None]:
+    if path.suffix == ".pkl":
+        data = safe_load_pickle(path)
+        rec = data.get("G_ema") if isinstance(data, dict) else None
+        if not isinstance(rec, PersistentRecord):
+            raise ValueError(f"{path.name}: no G_ema network record in this pickle")
+        sd, w_avg = nvidia_to_rosinality(_record_state_dict(rec))
+        return sd, w_avg, None
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(ckpt, dict):
+        raise ValueError(f"{path.name}: expected a dict checkpoint")
+    if "g_ema" in ckpt:
+        return ckpt["g_ema"], ckpt.get("latent_avg"), ckpt.get("config")
+    if "style.1.weight" in ckpt:
+        return ckpt, None, None
+    raise ValueError(f"{path.name}: neither a rosinality checkpoint (g_ema, latent_avg) nor a generator state dict")
+
+
+def load_generator(source: str | os.PathLike | None = None, device: str | torch.device | None = None,
+                   download: bool = True) -> Generator:
+    """A ready generator (eval mode, no grad) from a name, a ``.pt``/``.pkl`` path, or the bundled demo (``None``).
+
+    Names: ``clipedit/shapes-stylegan2`` and the FFHQ checkpoints in :data:`GENERATORS` (downloaded to the
+    clipedit cache; offline a clear :class:`ModelUnavailableError` says where to put the file).
+    """
+    from clipedit.device import select_device
+
+    name = DEMO_NAME if source is None else str(source)
+    if name == DEMO_NAME:
+        path = ASSETS / "shapes_stylegan2.pt"
+        if not path.is_file():
+            raise ModelUnavailableError(f"the demo generator {path} is missing; retrain it with "
+                                        "python -m clipedit.training.shapes_gan")
+    elif name in GENERATORS:
+        path = resolve(GENERATORS[name], download_ok=download)
+    else:
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"generator checkpoint not found: {path} (names: {[DEMO_NAME, *GENERATORS]})")
+    try:
+        sd, w_avg, config = _state_from_file(path)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
+        if isinstance(err, UnsafePickleError) or name not in GENERATORS:
+            raise
+        raise ModelUnavailableError(f"{path} is not a readable checkpoint ({err}); Google Drive links often need a "
+                                    f"browser: download {GENERATORS[name].url} by hand and put it at {path}") from None
+    cfg = StyleGAN2Config(**{**config, "channels": tuple(map(tuple, config["channels"])) if config.get("channels") else None}) \
+        if config else infer_config(sd)
+    G = Generator(cfg)
+    missing, unexpected = G.load_state_dict(sd, strict=False)
+    missing = [k for k in missing if not k.startswith("noises.") and not k.endswith((".blur.kernel", ".upsample.kernel"))]
+    if missing or unexpected:
+        raise ValueError(f"{path.name}: weights do not fit a StyleGAN2 generator (missing {missing[:5]}, "
+                         f"unexpected {unexpected[:5]})")
+    if w_avg is not None:
+        G.latent_avg.copy_(w_avg.reshape(-1))
+    return G.to(select_device(device)).eval().requires_grad_(False)
+
+
+__all__ = ["GENERATORS", "DEMO_NAME", "SafeUnpickler", "UnsafePickleError", "safe_load_pickle", "load_generator",
+           "nvidia_to_rosinality", "infer_config"]

@@ -1,0 +1,148 @@
+"""Train the offline demo StyleGAN2 (``clipedit/shapes-stylegan2``) on the procedural shapes world.
+
+A small StyleGAN2 (the same :class:`~clipedit.styleclip.stylegan2.Generator` that loads FFHQ checkpoints, at
+32x32 with narrow layers) against a small residual discriminator with minibatch-stddev, non-saturating
+logistic loss, lazy R1 (every 16 steps), style mixing (p = 0.9) and an EMA of the generator — the
+StyleGAN2 recipe scaled down so it trains on a 2-core CPU in well under an hour. Images come from
+:func:`clipedit.data.shapes.sample_batch` (every colour/shape pair, three backgrounds), rendered on the fly.
+
+    python -m clipedit.training.shapes_gan --minutes 35     # writes clipedit/assets/shapes_stylegan2.pt
+
+The checkpoint is in rosinality's format (``{"g_ema": state_dict, "latent_avg": w_avg, ...}``) plus the
+architecture under ``"config"``, so :func:`clipedit.styleclip.load_generator` reads it like FFHQ's.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+import random
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from clipedit.data.shapes import sample_batch
+from clipedit.styleclip.stylegan2 import EqualConv2d, EqualLinear, Generator, StyleGAN2Config, fused_leaky_relu
+
+ASSET = Path(__file__).resolve().parent.parent / "assets" / "shapes_stylegan2.pt"
+DEMO_CONFIG = StyleGAN2Config(size=32, style_dim=128, n_mlp=4, channels=((4, 128), (8, 128), (16, 96), (32, 64)))
+
+
+class DBlock(nn.Module):
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.c1, self.c2 = EqualConv2d(cin, cin, 3, padding=1), EqualConv2d(cin, cout, 3, padding=1)
+        self.skip = EqualConv2d(cin, cout, 1, bias=False)
+
+    def forward(self, x):
+        y = F.leaky_relu(self.c1(x), 0.2) * math.sqrt(2)
+        y = F.avg_pool2d(F.leaky_relu(self.c2(y), 0.2) * math.sqrt(2), 2)
+        return (y + F.avg_pool2d(self.skip(x), 2)) / math.sqrt(2)
+
+
+class Discriminator(nn.Module):
+    """32x32 -> logit: fromRGB, residual blocks 32->16->8->4, minibatch stddev, conv, two linear layers."""
+
+    def __init__(self, widths=(64, 96, 128, 128)) -> None:
+        super().__init__()
+        self.rgb = EqualConv2d(3, widths[0], 1)
+        self.blocks = nn.Sequential(*[DBlock(a, b) for a, b in zip(widths[:-1], widths[1:])])
+        self.final = EqualConv2d(widths[-1] + 1, widths[-1], 3, padding=1)
+        self.fc = EqualLinear(widths[-1] * 16, widths[-1], activation="fused_lrelu")
+        self.out = EqualLinear(widths[-1], 1)
+
+    def forward(self, x):
+        x = F.leaky_relu(self.rgb(x), 0.2) * math.sqrt(2)
+        x = self.blocks(x)
+        b = x.shape[0]
+        g = min(4, b)
+        std = x.view(g, -1, *x.shape[1:]).std(0, unbiased=False).mean([1, 2, 3])  # (b/g,)
+        x = torch.cat([x, std.repeat(g)[:, None, None, None].expand(b, 1, *x.shape[2:])], 1)
+        x = F.leaky_relu(self.final(x), 0.2) * math.sqrt(2)
+        return self.out(self.fc(x.flatten(1)))
+
+
+def real_batch(n: int, g: torch.Generator) -> torch.Tensor:
+    return sample_batch(n, resolution=32, generator=g, exclude=(), noise=0.0).images * 2 - 1
+
+
+def make_latents(G: Generator, n: int, mixing: float = 0.9) -> torch.Tensor:
+    z = torch.randn(2, n, G.style_dim)
+    w = G.mapping(z.view(-1, G.style_dim)).view(2, n, -1)
+    wp = w[0][:, None].repeat(1, G.n_latent, 1)
+    if random.random() < mixing:
+        cut = random.randint(1, G.n_latent - 1)
+        wp = torch.cat([wp[:, :cut], w[1][:, None].repeat(1, G.n_latent - cut, 1)], 1)
+    return wp
+
+
+def save(G_ema: Generator, out: Path, meta: dict) -> None:
+    G_ema.latent_avg.copy_(G_ema.mean_latent(10_000))
+    sd = {k: v.detach().clone() for k, v in G_ema.state_dict().items()}
+    torch.save({"g_ema": sd, "latent_avg": G_ema.latent_avg.clone(), "config": G_ema.config.to_dict(), "meta": meta}, out)
+
+
+def train(minutes: float = 35.0, batch: int = 32, seed: int = 0, out: Path = ASSET, r1_gamma: float = 0.1,
+          log_every: int = 200) -> Generator:
+    torch.manual_seed(seed)
+    random.seed(seed)
+    data_g = torch.Generator().manual_seed(seed + 1)
+    G, D = Generator(DEMO_CONFIG), Discriminator()
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    g_opt = torch.optim.Adam(G.parameters(), lr=0.002, betas=(0.0, 0.99))
+    d_opt = torch.optim.Adam(D.parameters(), lr=0.002, betas=(0.0, 0.99))
+    ema_beta = 0.5 ** (batch / 10_000)  # EMA half-life of 10k images
+    t0, step, log = time.time(), 0, []
+    while time.time() - t0 < minutes * 60:
+        # discriminator
+        real = real_batch(batch, data_g)
+        with torch.no_grad():
+            fake = G.synthesis(make_latents(G, batch), noise_mode="random")
+        d_loss = F.softplus(D(fake)).mean() + F.softplus(-D(real)).mean()
+        d_opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        d_opt.step()
+        if step % 16 == 0:  # lazy R1
+            real.requires_grad_(True)
+            (grad,) = torch.autograd.grad(D(real).sum(), real, create_graph=True)
+            r1 = grad.pow(2).sum([1, 2, 3]).mean()
+            d_opt.zero_grad(set_to_none=True)
+            (r1_gamma / 2 * r1 * 16).backward()
+            d_opt.step()
+        # generator
+        fake = G.synthesis(make_latents(G, batch), noise_mode="random")
+        g_loss = F.softplus(-D(fake)).mean()
+        g_opt.zero_grad(set_to_none=True)
+        g_loss.backward()
+        g_opt.step()
+        with torch.no_grad():
+            for pe, p in zip(G_ema.parameters(), G.parameters()):
+                pe.lerp_(p, 1 - ema_beta)
+            for be, b_ in zip(G_ema.buffers(), G.buffers()):
+                be.copy_(b_)
+        step += 1
+        if step % log_every == 0:
+            row = {"step": step, "minutes": (time.time() - t0) / 60, "d_loss": float(d_loss), "g_loss": float(g_loss)}
+            log.append(row)
+            print(row, flush=True)
+            save(G_ema, out, {"steps": step, "minutes": row["minutes"], "log": log, "batch": batch})
+    save(G_ema, out, {"steps": step, "minutes": (time.time() - t0) / 60, "log": log, "batch": batch})
+    print(f"wrote {out} after {step} steps ({(time.time() - t0) / 60:.1f} min)")
+    return G_ema
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--minutes", type=float, default=35.0)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=ASSET)
+    a = p.parse_args(argv)
+    train(a.minutes, a.batch, a.seed, a.out)
+
+
+if __name__ == "__main__":
+    main()
