@@ -9,6 +9,9 @@ several formats go beside it with the same stem), ``--seed``, ``--steps``,
     clipedit style-text content.jpg "a mosaic of blue and green glass" --out out.png
     clipedit draw "a red circle" --out drawing.png            # CLIPDraw: PNG + SVG + JSON
     clipedit draw "a red circle" --style painting.jpg          # StyleCLIPDraw
+    clipedit edit "a blue circle" --out edit.png              # StyleCLIP on the offline demo generator
+    clipedit edit "a person with purple hair" --generator stylegan2-ffhq-config-f --latent latents.pt
+    clipedit invert photo.jpg --generator ffhq.pkl --out inverted.png
     clipedit models
 """
 from __future__ import annotations
@@ -122,6 +125,50 @@ def _cmd_draw(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_edit(a: argparse.Namespace) -> int:
+    import torch
+
+    from clipedit.imageio import save_image
+    from clipedit.styleclip import styleclip_edit
+
+    if a.steps < 1:
+        raise UsageError("--steps must be at least 1")
+    res = styleclip_edit(a.prompt, generator=a.generator, latent=a.latent, mode=a.mode, seed=a.seed, steps=a.steps,
+                         lr=a.lr, l2_lambda=a.l2, id_lambda=a.id, truncation=a.truncation, space=a.space,
+                         model=a.model, negatives=a.negative or None, device=a.device, progress=not a.quiet)
+    png = save_image(res.image, a.out)
+    before = save_image(res.before, png.with_name(png.stem + ".before.png"))
+    lat = png.with_suffix(".latent.pt")
+    torch.save({"latent": res.latent, "start": res.start, "prompt": a.prompt}, lat)
+    js = png.with_suffix(".json")
+    js.write_text(json.dumps({"prompt": a.prompt, "generator": a.generator or "clipedit/shapes-stylegan2",
+                              "mode": a.mode, "steps": a.steps, "seed": a.seed, "l2_lambda": a.l2, "id_lambda": a.id,
+                              "history": res.history}, indent=1))
+    print(f"wrote {png}, {before}, {lat} and {js}")
+    return 0
+
+
+def _cmd_invert(a: argparse.Namespace) -> int:
+    import torch
+
+    from clipedit.imageio import save_image
+    from clipedit.styleclip import project
+
+    if a.steps < 1:
+        raise UsageError("--steps must be at least 1")
+    res = project(a.image, generator=a.generator, steps=a.steps, lr=a.lr, mse=a.mse, perceptual=a.perceptual,
+                  vgg_weights=None if a.vgg == "random" else a.vgg, seed=a.seed, device=a.device,
+                  progress=not a.quiet)
+    png = save_image(res.image, a.out)
+    lat = png.with_suffix(".latent.pt")
+    torch.save({"latent": res.latent, "noise": res.noise}, lat)
+    js = png.with_suffix(".json")
+    js.write_text(json.dumps({"image": a.image, "generator": a.generator or "clipedit/shapes-stylegan2",
+                              "steps": a.steps, "history": res.history}, indent=1))
+    print(f"wrote {png}, {lat} (edit it: clipedit edit \"...\" --latent {lat}) and {js}")
+    return 0
+
+
 def _cmd_models(a: argparse.Namespace) -> int:
     from clipedit.models.registry import _REGISTRY, cache_dir
 
@@ -130,6 +177,14 @@ def _cmd_models(a: argparse.Namespace) -> int:
     for name, spec in _REGISTRY.items():
         where = "bundled" if spec.url is None else ("cached" if (cache_dir() / spec.filename).is_file() else "download")
         print(f"{name:18s} {where:9s} {spec.description}")
+    from clipedit.styleclip.identity import ARCFACE
+    from clipedit.styleclip.loaders import DEMO_NAME, GENERATORS
+
+    print("\nStyleGAN2 generators and the identity network (clipedit edit / invert):")
+    print(f"{DEMO_NAME:26s} bundled   32x32 demo generator trained on the shapes world")
+    for name, spec in [*GENERATORS.items(), (ARCFACE.name, ARCFACE)]:
+        where = "cached" if (cache_dir() / spec.filename).is_file() else "download"
+        print(f"{name:26s} {where:9s} {spec.description}  <{spec.url}>")
     return 0
 
 
@@ -190,6 +245,33 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--vgg", default="auto", help="VGG-16 weights: auto, imagenet, random or a state-dict path")
     SUBCOMMANDS["draw"] = _cmd_draw
 
+    e = sub.add_parser("edit", help="StyleCLIP: edit a StyleGAN2 latent towards a text")
+    e.add_argument("prompt", help='the edit, e.g. "a person with purple hair"')
+    common_options(e, steps=300, out="edit.png")
+    e.add_argument("--generator", default=None,
+                   help="clipedit/shapes-stylegan2 (default, offline demo), stylegan2-ffhq-config-f, stylegan2-ada-ffhq, "
+                        "or a .pt/.pkl path")
+    e.add_argument("--latent", default=None, help="start latent .pt (e4e/pSp/StyleCLIP or clipedit invert); "
+                                                   "default: a seeded truncated sample")
+    e.add_argument("--mode", choices=["edit", "free_generation"], default="edit")
+    e.add_argument("--lr", type=float, default=0.1)
+    e.add_argument("--l2", type=float, default=0.008, help="lambda_L2 (default 0.008)")
+    e.add_argument("--id", type=float, default=0.005, help="lambda_ID, ArcFace identity (default 0.005; faces only)")
+    e.add_argument("--truncation", type=float, default=0.7)
+    e.add_argument("--space", choices=["w+", "w"], default="w+")
+    e.add_argument("--negative", action="append", help="a prompt to avoid (repeatable)")
+    SUBCOMMANDS["edit"] = _cmd_edit
+
+    iv = sub.add_parser("invert", help="project an image into a StyleGAN2 generator (W+ latent + noise)")
+    iv.add_argument("image", help="the image to invert")
+    common_options(iv, steps=500, out="inverted.png")
+    iv.add_argument("--generator", default=None, help="as for edit (default: the offline demo generator)")
+    iv.add_argument("--lr", type=float, default=0.1)
+    iv.add_argument("--mse", type=float, default=1.0, help="pixel MSE weight")
+    iv.add_argument("--perceptual", type=float, default=1.0, help="VGG-16 perceptual weight")
+    iv.add_argument("--vgg", default="auto", help="VGG-16 weights: auto, imagenet, random or a path")
+    SUBCOMMANDS["invert"] = _cmd_invert
+
     m = sub.add_parser("models", help="list the registered CLIP models and where their weights are")
     SUBCOMMANDS["models"] = _cmd_models
     del m
@@ -204,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return SUBCOMMANDS[a.command](a)
-    except (UsageError, ValueError, FileNotFoundError, ModelUnavailableError, NonFiniteLossError) as err:
+    except (UsageError, ValueError, FileNotFoundError, ImportError, ModelUnavailableError, NonFiniteLossError) as err:
         print(f"clipedit {a.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -3,7 +3,12 @@
     python docs/make_figures.py
 
 * ``docs/style_grid.jpg``: content, style, arbitrary stylisation, StyleTransferCLIP for several prompts;
-* ``docs/guided_shapes.jpg``: the offline guide's guided results for the 20 evaluation prompts (seed 0).
+* ``docs/guided_shapes.jpg``: the offline guide's guided results for the 20 evaluation prompts (seed 0);
+* ``docs/styleclipdraw.jpg``: style, CLIPDraw and StyleCLIPDraw for three paintings (offline guide);
+* ``docs/stylegan_samples.jpg``: the demo generator's samples at truncation 1.0 and 0.7.
+
+``docs/clipdraw_shapes.jpg`` and ``docs/styleclip_edits.jpg`` come from ``python -m clipedit.eval.drawn --grid ...``
+and ``python -m clipedit.eval.edited --grid ...``.
 """
 from __future__ import annotations
 
@@ -63,7 +68,38 @@ def guided_grid() -> None:
     tile(rows, labels, size=96).save(OUT / "guided_shapes.jpg", quality=90)
 
 
+def styleclipdraw_grid(steps: int = 300) -> None:
+    from clipedit.draw import clipdraw, styleclipdraw
+
+    kw = dict(model="clipedit/shapes", steps=steps, num_paths=128, canvas=128, seed=0, progress=False, device="cpu")
+    prompt = "a yellow star"
+    plain = clipdraw(prompt, **kw).image
+    rows, labels = [], []
+    for name in ("starry_night", "the_scream", "great_wave"):
+        style = load_image(example_image("styles", name), 256)
+        styled = styleclipdraw(prompt, style, style_weight=1.0, **kw).image
+        rows.append([style, plain, styled])
+        labels.append([name, f"CLIPDraw '{prompt}'", "StyleCLIPDraw"])
+    tile(rows, labels, size=160).save(OUT / "styleclipdraw.jpg", quality=88)
+
+
+def stylegan_samples() -> None:
+    from torchvision.utils import save_image
+
+    from clipedit.styleclip import load_generator, to_unit
+
+    G = load_generator(None, device="cpu")
+    with torch.no_grad():
+        rows = [to_unit(G.synthesis(G.sample_w(16, truncation=t, seed=0))) for t in (1.0, 0.7)]
+    save_image(F.interpolate(torch.cat(rows), scale_factor=3, mode="nearest"), OUT / "stylegan_samples.jpg", nrow=16,
+               padding=2, pad_value=1.0)
+
+
 if __name__ == "__main__":
-    style_grid()
-    guided_grid()
-    print("wrote", OUT / "style_grid.jpg", OUT / "guided_shapes.jpg")
+    import sys
+
+    which = sys.argv[1:] or ["style", "guided", "styleclipdraw", "stylegan"]
+    jobs = {"style": style_grid, "guided": guided_grid, "styleclipdraw": styleclipdraw_grid, "stylegan": stylegan_samples}
+    for name in which:
+        jobs[name]()
+        print("done", name)

@@ -2,7 +2,8 @@
 
 A small StyleGAN2 (the same :class:`~clipedit.styleclip.stylegan2.Generator` that loads FFHQ checkpoints, at
 32x32 with narrow layers) against a small residual discriminator with minibatch-stddev, non-saturating
-logistic loss, lazy R1 (every 16 steps), style mixing (p = 0.9) and an EMA of the generator — the
+logistic loss, lazy R1 (γ = 1, every 16 steps), DiffAugment-style translation, style mixing (p = 0.9) and an
+EMA of the generator — the
 StyleGAN2 recipe scaled down so it trains on a 2-core CPU in well under an hour. Images come from
 :func:`clipedit.data.shapes.sample_batch` (every colour/shape pair, three backgrounds), rendered on the fly.
 
@@ -25,10 +26,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from clipedit.data.shapes import sample_batch
-from clipedit.styleclip.stylegan2 import EqualConv2d, EqualLinear, Generator, StyleGAN2Config, fused_leaky_relu
+from clipedit.styleclip.stylegan2 import EqualConv2d, EqualLinear, Generator, StyleGAN2Config
 
 ASSET = Path(__file__).resolve().parent.parent / "assets" / "shapes_stylegan2.pt"
-DEMO_CONFIG = StyleGAN2Config(size=32, style_dim=128, n_mlp=4, channels=((4, 128), (8, 128), (16, 96), (32, 64)))
+DEMO_CONFIG = StyleGAN2Config(size=32, style_dim=128, n_mlp=4, channels=((4, 128), (8, 96), (16, 64), (32, 32)))
 
 
 class DBlock(nn.Module):
@@ -46,7 +47,7 @@ class DBlock(nn.Module):
 class Discriminator(nn.Module):
     """32x32 -> logit: fromRGB, residual blocks 32->16->8->4, minibatch stddev, conv, two linear layers."""
 
-    def __init__(self, widths=(64, 96, 128, 128)) -> None:
+    def __init__(self, widths=(32, 64, 96, 128)) -> None:
         super().__init__()
         self.rgb = EqualConv2d(3, widths[0], 1)
         self.blocks = nn.Sequential(*[DBlock(a, b) for a, b in zip(widths[:-1], widths[1:])])
@@ -63,6 +64,18 @@ class Discriminator(nn.Module):
         x = torch.cat([x, std.repeat(g)[:, None, None, None].expand(b, 1, *x.shape[2:])], 1)
         x = F.leaky_relu(self.final(x), 0.2) * math.sqrt(2)
         return self.out(self.fc(x.flatten(1)))
+
+
+def translate(x: torch.Tensor, frac: float = 0.125) -> torch.Tensor:
+    """DiffAugment-style random translation (per sample, up to ``frac`` of the side, zero padding): applied to real
+    and generated images alike before the discriminator, so it cannot win by memorising exact layouts."""
+    b = x.shape[0]
+    shift = (torch.rand(b, 2, device=x.device) * 2 - 1) * frac * 2  # in [-1, 1] grid units
+    theta = torch.zeros(b, 2, 3, device=x.device)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="nearest", padding_mode="border", align_corners=False)
 
 
 def real_batch(n: int, g: torch.Generator) -> torch.Tensor:
@@ -85,8 +98,10 @@ def save(G_ema: Generator, out: Path, meta: dict) -> None:
     torch.save({"g_ema": sd, "latent_avg": G_ema.latent_avg.clone(), "config": G_ema.config.to_dict(), "meta": meta}, out)
 
 
-def train(minutes: float = 35.0, batch: int = 32, seed: int = 0, out: Path = ASSET, r1_gamma: float = 0.1,
-          log_every: int = 200) -> Generator:
+def train(minutes: float = 35.0, batch: int = 32, seed: int = 0, out: Path = ASSET, r1_gamma: float = 1.0,
+          log_every: int = 200, state: Path | None = None, resume: bool = False) -> Generator:
+    """Train for ``minutes`` (wall clock). ``state``: where the full training state (G, D, EMA, optimisers) is
+    kept so ``resume=True`` continues a run."""
     torch.manual_seed(seed)
     random.seed(seed)
     data_g = torch.Generator().manual_seed(seed + 1)
@@ -95,13 +110,20 @@ def train(minutes: float = 35.0, batch: int = 32, seed: int = 0, out: Path = ASS
     g_opt = torch.optim.Adam(G.parameters(), lr=0.002, betas=(0.0, 0.99))
     d_opt = torch.optim.Adam(D.parameters(), lr=0.002, betas=(0.0, 0.99))
     ema_beta = 0.5 ** (batch / 10_000)  # EMA half-life of 10k images
-    t0, step, log = time.time(), 0, []
+    t0, step, log, done_minutes = time.time(), 0, [], 0.0
+    if resume and state is not None and state.is_file():
+        st = torch.load(state, map_location="cpu", weights_only=True)
+        for mod, key in ((G, "G"), (D, "D"), (G_ema, "G_ema"), (g_opt, "g_opt"), (d_opt, "d_opt")):
+            mod.load_state_dict(st[key])
+        step, log, done_minutes = st["step"], st["log"], st["minutes"]
+        data_g.manual_seed(seed + 1 + step)
+        print(f"resumed at step {step} ({done_minutes:.1f} min)")
     while time.time() - t0 < minutes * 60:
         # discriminator
         real = real_batch(batch, data_g)
         with torch.no_grad():
             fake = G.synthesis(make_latents(G, batch), noise_mode="random")
-        d_loss = F.softplus(D(fake)).mean() + F.softplus(-D(real)).mean()
+        d_loss = F.softplus(D(translate(fake))).mean() + F.softplus(-D(translate(real))).mean()
         d_opt.zero_grad(set_to_none=True)
         d_loss.backward()
         d_opt.step()
@@ -114,7 +136,7 @@ def train(minutes: float = 35.0, batch: int = 32, seed: int = 0, out: Path = ASS
             d_opt.step()
         # generator
         fake = G.synthesis(make_latents(G, batch), noise_mode="random")
-        g_loss = F.softplus(-D(fake)).mean()
+        g_loss = F.softplus(-D(translate(fake))).mean()
         g_opt.zero_grad(set_to_none=True)
         g_loss.backward()
         g_opt.step()
@@ -124,13 +146,16 @@ def train(minutes: float = 35.0, batch: int = 32, seed: int = 0, out: Path = ASS
             for be, b_ in zip(G_ema.buffers(), G.buffers()):
                 be.copy_(b_)
         step += 1
-        if step % log_every == 0:
-            row = {"step": step, "minutes": (time.time() - t0) / 60, "d_loss": float(d_loss), "g_loss": float(g_loss)}
+        if step % log_every == 0 or time.time() - t0 >= minutes * 60:
+            row = {"step": step, "minutes": done_minutes + (time.time() - t0) / 60, "d_loss": float(d_loss.detach()),
+                   "g_loss": float(g_loss.detach())}
             log.append(row)
             print(row, flush=True)
             save(G_ema, out, {"steps": step, "minutes": row["minutes"], "log": log, "batch": batch})
-    save(G_ema, out, {"steps": step, "minutes": (time.time() - t0) / 60, "log": log, "batch": batch})
-    print(f"wrote {out} after {step} steps ({(time.time() - t0) / 60:.1f} min)")
+            if state is not None:
+                torch.save({"G": G.state_dict(), "D": D.state_dict(), "G_ema": G_ema.state_dict(), "g_opt": g_opt.state_dict(),
+                            "d_opt": d_opt.state_dict(), "step": step, "log": log, "minutes": row["minutes"]}, state)
+    print(f"wrote {out} after {step} steps ({done_minutes + (time.time() - t0) / 60:.1f} min in all)")
     return G_ema
 
 
@@ -140,8 +165,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=ASSET)
+    p.add_argument("--state", type=Path, default=Path("/tmp/shapes_gan.train.pt"), help="full training state (resume)")
+    p.add_argument("--resume", action="store_true", help="continue from --state")
     a = p.parse_args(argv)
-    train(a.minutes, a.batch, a.seed, a.out)
+    train(a.minutes, a.batch, a.seed, a.out, state=a.state, resume=a.resume)
 
 
 if __name__ == "__main__":
