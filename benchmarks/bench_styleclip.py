@@ -36,12 +36,14 @@ def one(size: int, identity: bool, device: str, reps: int) -> dict:
                       augment="none", n_augs=1)
     ident = IdentityLoss(IRSE50().to(device).eval().requires_grad_(False)) if identity else None
 
-    def run():
-        styleclip_edit("a person with purple hair", generator=G, guide=guide, steps=reps, identity=ident,
+    def run(steps: int):
+        styleclip_edit("a person with purple hair", generator=G, guide=guide, steps=steps, identity=ident,
                        id_lambda=0.005 if identity else 0.0, progress=False, device=device)
 
-    run_ms = timed(run, 1, device)  # reps steps + setup (one synthesis for "before")
-    return {"s_per_step": run_ms / 1000 / reps, "peak": peak(device)}
+    # setup (start image, identity reference) is the same for both runs and cancels in the difference
+    t1 = timed(lambda: run(1), 1, device)
+    tn = timed(lambda: run(reps + 1), 1, device)
+    return {"s_per_step": (tn - t1) / 1000 / reps, "peak": peak(device)}
 
 
 def main() -> None:
@@ -73,6 +75,15 @@ def main() -> None:
                 base = base or row["s_per_step"]
                 print(f"| {dev} | {size} | {'yes' if ident else 'no'} | {row['s_per_step']:.2f} | {row['peak']:.0f} | "
                       f"{row['s_per_step'] / base:.2f}x |", flush=True)
+    # The identity term on its own (it is smaller than the step-to-step spread of the rows above).
+    from clipedit.styleclip import IRSE50, IdentityLoss
+
+    for dev in devices:
+        loss = IdentityLoss(IRSE50().to(dev).eval().requires_grad_(False))
+        ref = loss.embed(torch.rand(1, 3, 256, 256, device=dev))
+        x = torch.rand(1, 3, 1024, 1024, device=dev, requires_grad=True)
+        ms = timed(lambda: loss(x, ref_embedding=ref).backward(), 3, dev)
+        print(f"\n{dev}: ArcFace IR-SE50 identity term alone (1024 image -> 256 -> crop -> 112, forward + backward): {ms / 1000:.2f} s")
 
 
 if __name__ == "__main__":
