@@ -11,7 +11,8 @@ from typing import Callable
 
 import torch
 
-from clipedit.eval.guided import EVAL_PAIRS, TABLE_HEADER, evaluate_guided, print_failures, report_row
+from clipedit.eval.guided import (EVAL_PAIRS, TABLE_HEADER, evaluate_guided, print_failures, report_row,
+                                  save_seed0_grid)
 
 
 def draw_runner(augment: str, n_augs: int, steps: int = 300, canvas: int = 128, num_paths: int = 128,
@@ -44,11 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         run = draw_runner(aug, n, a.steps, a.canvas, a.paths, keep=images if aug == "clipdraw" else None)
         failures.append(report_row(f"{aug} (x{n})", evaluate_guided(run)))
     print_failures(failures)
-    if a.grid and images:
-        from torchvision.utils import save_image
-
-        save_image(torch.cat(images[::2]), a.grid, nrow=10, padding=2, pad_value=1.0)
-        print(f"wrote {a.grid}")
+    save_seed0_grid(images, a.grid)
 
 
 if __name__ == "__main__":

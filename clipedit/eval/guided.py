@@ -94,6 +94,15 @@ def print_failures(lines: Sequence[str]) -> None:
         print(" ", line)
 
 
+def save_seed0_grid(images: Sequence[torch.Tensor], path: str | None) -> None:
+    """Write every other image (seed 0 of the 2 seeds) as a 10-wide grid."""
+    if path and images:
+        from torchvision.utils import save_image
+
+        save_image(torch.cat(list(images)[::2]), path, nrow=10, padding=2, pad_value=1.0)
+        print(f"wrote {path}")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=150)
@@ -126,11 +135,7 @@ def main(argv: list[str] | None = None) -> None:
                 return img
         failures.append(report_row(f"{aug} (x{n})", evaluate_guided(run)))
     print_failures(failures)
-    if a.grid and images:
-        from torchvision.utils import save_image
-
-        save_image(torch.cat(images[::2]), a.grid, nrow=10, padding=2, pad_value=1.0)
-        print(f"wrote {a.grid}")
+    save_seed0_grid(images, a.grid)
 
 
 if __name__ == "__main__":
