@@ -7,6 +7,9 @@ Core pieces every method reuses:
   augmentations);
 * :func:`clipedit.optim.optimize` — the optimisation loop (schedules, progress, callbacks, NaN guard);
 * :func:`clipedit.pixels.guide_image` — text to image by optimising a pixel parameterisation.
+
+Methods: :mod:`clipedit.draw` (CLIPDraw, StyleCLIPDraw, the vector renderer, SVG), :mod:`clipedit.styleclip`
+(StyleGAN2, StyleCLIP latent editing, projector), :mod:`clipedit.style` (style transfer, StyleTransferCLIP).
 """
 from clipedit.device import select_device
 from clipedit.guidance import CLIPGuide, Prompt, make_augment, preprocess
