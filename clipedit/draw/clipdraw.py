@@ -182,8 +182,7 @@ def styleclipdraw(prompt: PromptLike | Sequence[PromptLike], style_image: ImageL
         raise ValueError(f"style_weight must be >= 0, got {style_weight}")
     dev = select_device(kwargs.get("device"))
     canvas = kwargs.get("canvas", 224)
-    style = load_image(style_image) if not isinstance(style_image, torch.Tensor) else style_image
-    loss_fn = StyleLoss(style, kind=style_loss, weights=vgg_weights, samples=style_samples, size=canvas).to(dev)
+    loss_fn = StyleLoss(load_image(style_image), kind=style_loss, weights=vgg_weights, samples=style_samples, size=canvas).to(dev)
 
     def extra(image: torch.Tensor, step: int):
         value = loss_fn(image)

@@ -148,9 +148,8 @@ class TorchRenderer:
         first = a[start]  # padding: a zero-length piece at the path's first point changes neither test
         ea = first[:, None, :].expand(n, emax, 2).clone().index_put((owner, slot), a)
         eb = first[:, None, :].expand(n, emax, 2).clone().index_put((owner, slot), b)
-        pts = torch.stack([torch.cat([ea[k], eb[k]]).detach().amin(0) for k in range(n)])
-        pts_hi = torch.stack([torch.cat([ea[k], eb[k]]).detach().amax(0) for k in range(n)])
-        path, tiles = _tile_pairs(pts - 1.0, pts_hi + 1.0, self.tile, nx, ny)
+        ends = torch.cat([ea, eb], 1).detach()  # (paths, 2E, 2); padding repeats the first point, inside the box
+        path, tiles = _tile_pairs(ends.amin(1) - 1.0, ends.amax(1) + 1.0, self.tile, nx, ny)
         if len(path) == 0:
             return None
         evenodd = torch.tensor([scene.paths[i].fill_rule == "evenodd" for i in ids], device=a.device)

@@ -30,8 +30,10 @@ def iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return inter / union
 
 
-def confident(images: torch.Tensor, p: float = 0.9) -> torch.Tensor:
-    v = judge(images)
+def confident(images: torch.Tensor | None = None, p: float = 0.9, verdict=None) -> torch.Tensor:
+    """``(B,)`` bool: the judge's colour and shape probabilities both exceed ``p`` (pass a ready ``verdict`` to
+    avoid judging twice)."""
+    v = verdict if verdict is not None else judge(images)
     return (v.colour_prob.max(1).values > p) & (v.shape_prob.max(1).values > p)
 
 
@@ -62,7 +64,7 @@ def pick_starts(G, n: int, seed: int = 0):
             w = G.sample_w(1, truncation=0.7, seed=s)
             x = to_unit(G.synthesis(w))
             v = judge(x)
-            if bool(confident(x)[0]) and seen.get(v.shape[0], 0) < cap:
+            if bool(confident(verdict=v)[0]) and seen.get(v.shape[0], 0) < cap:
                 seen[v.shape[0]] = seen.get(v.shape[0], 0) + 1
                 used.add(s)
                 out.append((w, v.colour[0], v.shape[0]))

@@ -222,10 +222,7 @@ def project(
     seed_everything(seed)
     G = _generator(generator, dev)
     target = load_image(image, (G.size, G.size)).detach().to(dev)
-    with torch.no_grad():
-        g = torch.Generator().manual_seed(0)
-        ws = G.mapping(torch.randn(10_000, G.style_dim, generator=g).to(dev))
-        w_avg, w_std = ws.mean(0), ((ws - ws.mean(0)) ** 2).sum(1).mean().sqrt()
+    w_avg, w_std = G.latent_stats(10_000)
     w = G.to_wplus(w_avg[None]).clone().requires_grad_(True)
     noises = [n.detach().clone().normal_().requires_grad_(True) for n in G.noise_buffers()]
     layers = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")

@@ -187,8 +187,7 @@ def infer_config(sd: dict[str, torch.Tensor]) -> StyleGAN2Config:
     size = 2 ** (n_rgbs + 2)
     widths = [(4, sd["conv1.conv.weight"].shape[1])]
     widths += [(2 ** (i + 3), sd[f"convs.{2 * i}.conv.weight"].shape[1]) for i in range(n_rgbs)]
-    lr_mlp = 0.01
-    return StyleGAN2Config(size=size, style_dim=style_dim, n_mlp=n_mlp, lr_mlp=lr_mlp, channels=tuple(widths))
+    return StyleGAN2Config(size=size, style_dim=style_dim, n_mlp=n_mlp, channels=tuple(widths))  # lr_mlp 0.01 as both ports
 
 
 def _state_from_file(path: Path) -> tuple[dict[str, torch.Tensor], torch.Tensor | None, dict | None]:

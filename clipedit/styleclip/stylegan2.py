@@ -277,11 +277,18 @@ class Generator(nn.Module):
         return self.style(z)
 
     @torch.no_grad()
-    def mean_latent(self, n: int = 10_000, seed: int = 0) -> torch.Tensor:
-        """Mean ``w`` over ``n`` random ``z`` (``(style_dim,)``)."""
+    def latent_stats(self, n: int = 10_000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean ``w`` ``(style_dim,)`` over ``n`` seeded random ``z``, and the RMS distance of ``w`` from it (scalar)."""
         g = torch.Generator().manual_seed(seed)
         z = torch.randn(n, self.style_dim, generator=g).to(self.input.input.device)
-        return torch.cat([self.style(c) for c in z.split(1000)]).mean(0)
+        with torch.no_grad():
+            ws = torch.cat([self.style(c) for c in z.split(1000)])
+        mean = ws.mean(0)
+        return mean, ((ws - mean) ** 2).sum(1).mean().sqrt()
+
+    def mean_latent(self, n: int = 10_000, seed: int = 0) -> torch.Tensor:
+        """Mean ``w`` over ``n`` random ``z`` (``(style_dim,)``)."""
+        return self.latent_stats(n, seed)[0]
 
     def w_avg(self) -> torch.Tensor:
         """The checkpoint's ``latent_avg`` when it has one, else :meth:`mean_latent` (cached)."""
