@@ -2,24 +2,55 @@
 
 Core pieces every method reuses:
 
-* :func:`clipedit.models.load_clip` — the model registry (OpenAI CLIP, checkpoints, the offline guide);
+* :func:`clipedit.models.load_clip` — the model registry (OpenAI CLIP, open_clip, checkpoints, the offline guide);
+* :mod:`clipedit.weights` — the one table of downloadable weight files and the one download function;
 * :class:`clipedit.guidance.CLIPGuide` — the guidance loss (prompts, negatives, image prompts, ensembles,
   augmentations);
-* :func:`clipedit.optim.optimize` — the optimisation loop (schedules, progress, callbacks, NaN guard);
-* :func:`clipedit.pixels.guide_image` — text to image by optimising a pixel parameterisation.
+* :func:`clipedit.optim.optimize` — the optimisation loop (schedules, progress, callbacks, NaN guard, Ctrl-C/SIGTERM);
+* :mod:`clipedit.params` — image parameterisations; :func:`clipedit.text_to_image.guide_image` — text to image;
+* :mod:`clipedit.losses` — perceptual and style losses (VGG, Gram, STROTSS).
 
 Methods: :mod:`clipedit.draw` (CLIPDraw, StyleCLIPDraw, the vector renderer, SVG), :mod:`clipedit.styleclip`
 (StyleGAN2, StyleCLIP latent editing, projector), :mod:`clipedit.style` (style transfer, StyleTransferCLIP).
+A method package never imports another; shared pieces live in the modules above.
+
+The top-level names load lazily, so ``import clipedit`` (and ``clipedit --help``) is instant:
+
+>>> import clipedit
+>>> clipedit.__version__
+'0.2.0'
+>>> clipedit.load_clip.__module__
+'clipedit.models.registry'
 """
-from clipedit.device import select_device
-from clipedit.guidance import CLIPGuide, Prompt, make_augment, preprocess
-from clipedit.imageio import as_image_batch, load_image, save_image
-from clipedit.models import ClipModel, ModelUnavailableError, list_models, load_clip
-from clipedit.optim import NonFiniteLossError, OptimResult, optimize, seed_everything
-from clipedit.pixels import guide_image
+from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from typing import Any
 
-__all__ = ["select_device", "CLIPGuide", "Prompt", "make_augment", "preprocess", "as_image_batch", "load_image",
-           "save_image", "ClipModel", "ModelUnavailableError", "list_models", "load_clip", "NonFiniteLossError",
-           "OptimResult", "optimize", "seed_everything", "guide_image"]
+__version__ = "0.2.0"  # the one place the version lives (pyproject.toml reads it)
+
+_EXPORTS = {
+    "select_device": "clipedit.device",
+    "CLIPGuide": "clipedit.guidance", "Prompt": "clipedit.guidance", "make_augment": "clipedit.guidance",
+    "preprocess": "clipedit.guidance",
+    "as_image_batch": "clipedit.imageio", "load_image": "clipedit.imageio", "save_image": "clipedit.imageio",
+    "ClipModel": "clipedit.models", "ModelUnavailableError": "clipedit.models", "list_models": "clipedit.models",
+    "load_clip": "clipedit.models",
+    "NonFiniteLossError": "clipedit.optim", "OptimResult": "clipedit.optim", "optimize": "clipedit.optim",
+    "seed_everything": "clipedit.optim",
+    "guide_image": "clipedit.text_to_image",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'clipedit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

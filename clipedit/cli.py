@@ -18,48 +18,133 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NoReturn
 
 SUBCOMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+#: Up-front checks per subcommand: run before any model loads (bad input is refused in well under a second).
+CHECKS: dict[str, Callable[[argparse.Namespace], None]] = {}
 
 
 class UsageError(Exception):
     """Bad input: reported as one line, exit code 2."""
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (``clipedit CMD: error: …``) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (argparse type)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
+
+
+def finite_float(text: str) -> float:
+    """A finite float (argparse type): NaN and inf are refused."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return v
+
+
+def non_negative(text: str) -> float:
+    """A finite float >= 0 (argparse type)."""
+    v = finite_float(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {v:g}")
+    return v
+
+
+def positive(text: str) -> float:
+    """A finite float > 0 (argparse type)."""
+    v = finite_float(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {v:g}")
+    return v
+
+
 def common_options(p: argparse.ArgumentParser, steps: int, out: str) -> None:
     """The options every subcommand shares."""
     p.add_argument("--out", type=Path, default=Path(out), help=f"output path (default {out})")
-    p.add_argument("--steps", type=int, default=steps, help=f"optimisation steps (default {steps})")
+    p.add_argument("--steps", type=positive_int, default=steps, help=f"optimisation steps (default {steps})")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available)")
     p.add_argument("--model", default="auto",
-                   help="CLIP model: auto, ViT-B/32, RN50, clipedit/shapes or a checkpoint path (default auto)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+                   help="CLIP model: auto, ViT-B/32, RN50, open_clip:ARCH/TAG, clipedit/shapes or a checkpoint path "
+                        "(default auto)")
+    bar = p.add_mutually_exclusive_group()
+    bar.add_argument("--quiet", action="store_true", help="no progress bar")
+    bar.add_argument("--progress", action="store_true",
+                     help="draw the progress bar even when stderr is not a terminal (default: only on a terminal)")
+
+
+def _bar(a: argparse.Namespace) -> bool | None:
+    return False if a.quiet else (True if a.progress else None)
+
+
+def _check_common(a: argparse.Namespace, prompt: str | None = None, images: tuple[tuple[str, str], ...] = ()) -> None:
+    """What every subcommand checks first: the prompt, input images, the output path and the device."""
+    from clipedit.checks import check_device, check_image_file, check_output
+
+    if prompt is not None and not prompt.strip():
+        raise UsageError("the prompt is empty: describe what you want, e.g. \"a red circle\"")
+    for dest, label in images:
+        value = getattr(a, dest, None)
+        if value:
+            check_image_file(value, label)
+    check_output(a.out)
+    check_device(a.device)
+
+
+def _check_guide(a: argparse.Namespace) -> None:
+    from clipedit.checks import check_image_memory
+
+    _check_common(a, a.prompt, images=(("init", "--init image"),))
+    if a.size is not None:
+        check_image_memory(a.size, "--size", a.device)
 
 
 def _cmd_guide(a: argparse.Namespace) -> int:
     from clipedit.imageio import load_image, save_image
-    from clipedit.pixels import guide_image
+    from clipedit.text_to_image import guide_image
 
-    if a.steps < 1:
-        raise UsageError("--steps must be at least 1")
     init = load_image(a.init) if a.init else None
     res = guide_image(a.prompt, negatives=a.negative or None, model=a.model, steps=a.steps, size=a.size,
                       param=a.param, augment=a.augment, n_augs=a.n_augs, lr=a.lr, seed=a.seed, init=init,
-                      device=a.device, progress=not a.quiet)
+                      device=a.device, progress=_bar(a))
     png = save_image(res.image, a.out.with_suffix(a.out.suffix or ".png"))
     report = {
         "prompt": a.prompt, "negatives": a.negative or [], "model": [m.name for m in res.guide.models],
-        "steps": a.steps, "seed": a.seed, "similarities": res.guide.score(res.image.to(res.guide.device)),
-        "loss": res.run.series("loss"),
+        "steps": a.steps, "steps_run": res.run.steps_run, "stopped": res.run.stopped, "seed": a.seed,
+        "similarities": res.guide.score(res.image.to(res.guide.device)), "loss": res.run.series("loss"),
     }
     js = png.with_suffix(".json")
     js.write_text(json.dumps(report, indent=1))
     print(f"wrote {png} and {js}")
     return 0
+
+
+def _check_stylize(a: argparse.Namespace) -> None:
+    from clipedit.checks import check_image_memory
+
+    _check_common(a, images=(("content", "content image"), ("style", "style image")))
+    check_image_memory(a.size, "--size", a.device, bytes_per_pixel=1024)
+    if not 0 <= a.strength <= 1:
+        raise UsageError(f"--strength must be between 0 and 1, got {a.strength:g}")
 
 
 def _cmd_stylize(a: argparse.Namespace) -> int:
@@ -73,15 +158,20 @@ def _cmd_stylize(a: argparse.Namespace) -> int:
     return 0
 
 
+def _check_style_text(a: argparse.Namespace) -> None:
+    from clipedit.checks import check_image_memory
+
+    _check_common(a, a.prompt, images=(("content", "content image"), ("style", "--style image")))
+    check_image_memory(a.size, "--size", a.device)
+
+
 def _cmd_style_text(a: argparse.Namespace) -> int:
     from clipedit.imageio import save_image
     from clipedit.style.arbitrary import style_transfer_clip
 
-    if a.steps < 1:
-        raise UsageError("--steps must be at least 1")
     res = style_transfer_clip(a.content, a.prompt, a.style, negatives=a.negative or None, model=a.model,
                               steps=a.steps, lr=a.lr, l2_weight=a.l2, n_augs=a.n_augs, content_size=a.size,
-                              seed=a.seed, device=a.device, progress=not a.quiet)
+                              seed=a.seed, device=a.device, progress=_bar(a))
     png = save_image(res.image, a.out)
     emb = png.with_suffix(".embedding.pt")
     import torch
@@ -89,9 +179,21 @@ def _cmd_style_text(a: argparse.Namespace) -> int:
     torch.save({"embedding": res.embedding.cpu(), "start": res.start.cpu(), "prompt": a.prompt}, emb)
     js = png.with_suffix(".json")
     js.write_text(json.dumps({"prompt": a.prompt, "style": a.style, "model": [m.name for m in res.guide.models],
-                              "steps": a.steps, "seed": a.seed, "loss": res.run.series("loss")}, indent=1))
+                              "steps": a.steps, "steps_run": res.run.steps_run, "stopped": res.run.stopped,
+                              "seed": a.seed, "loss": res.run.series("loss")}, indent=1))
     print(f"wrote {png}, {emb} and {js}")
     return 0
+
+
+def _check_draw(a: argparse.Namespace) -> None:
+    from clipedit.checks import RENDER_BYTES_PER_PIXEL, check_image_memory
+
+    _check_common(a, a.prompt, images=(("style", "--style image"),))
+    if a.canvas is not None:
+        check_image_memory(a.canvas, "--canvas", a.device, bytes_per_pixel=RENDER_BYTES_PER_PIXEL)
+        check_image_memory(round(a.canvas * a.scale), "--canvas x --scale", a.device, bytes_per_pixel=1024)
+    if a.max_width < 1:
+        raise UsageError(f"--max-width must be at least 1 pixel, got {a.max_width:g}")
 
 
 def _cmd_draw(a: argparse.Namespace) -> int:
@@ -99,18 +201,15 @@ def _cmd_draw(a: argparse.Namespace) -> int:
     from clipedit.draw import clipdraw, styleclipdraw
     from clipedit.guidance import CLIPGuide
 
-    if a.steps is not None and a.steps < 1:
-        raise UsageError("--steps must be at least 1")
-    if not a.prompt.strip():
-        raise UsageError("the prompt is empty: describe what to draw")
     guide = CLIPGuide(a.prompt, negatives=a.negative or None, models=a.model, augment=a.augment, n_augs=a.n_augs,
                       device=select_device(a.device))
     small = max(m.input_resolution for m in guide.models) < 224  # the offline guide: smaller, faster defaults
-    steps = a.steps or (300 if small else 1000)
-    paths = a.paths or (128 if small else 256)
-    canvas = a.canvas or (128 if small else 224)
+    # Defaults fill in only what the user left out (never a value they gave, such as --paths 0: refused above).
+    steps = a.steps if a.steps is not None else (300 if small else 1000)
+    paths = a.paths if a.paths is not None else (128 if small else 256)
+    canvas = a.canvas if a.canvas is not None else (128 if small else 224)
     common = dict(guide=guide, num_paths=paths, steps=steps, canvas=canvas, max_width=a.max_width, seed=a.seed,
-                  renderer=a.renderer, device=a.device, progress=not a.quiet)
+                  renderer=a.renderer, device=a.device, progress=_bar(a))
     if a.style:
         res = styleclipdraw(a.prompt, a.style, style_weight=a.style_weight, style_loss=a.style_loss,
                             vgg_weights=None if a.vgg == "random" else a.vgg, **common)
@@ -125,17 +224,24 @@ def _cmd_draw(a: argparse.Namespace) -> int:
     return 0
 
 
+def _check_edit(a: argparse.Namespace) -> None:
+    _check_common(a, a.prompt)
+    for opt in ("generator", "latent"):
+        value = getattr(a, opt)
+        if value and (value.endswith((".pt", ".pkl", ".pth")) or "/" in value and not value.startswith("clipedit/")) \
+                and not Path(value).expanduser().is_file():
+            raise UsageError(f"--{opt} file not found: {value}")
+
+
 def _cmd_edit(a: argparse.Namespace) -> int:
     import torch
 
     from clipedit.imageio import save_image
     from clipedit.styleclip import styleclip_edit
 
-    if a.steps < 1:
-        raise UsageError("--steps must be at least 1")
     res = styleclip_edit(a.prompt, generator=a.generator, latent=a.latent, mode=a.mode, seed=a.seed, steps=a.steps,
                          lr=a.lr, l2_lambda=a.l2, id_lambda=a.id, truncation=a.truncation, space=a.space,
-                         model=a.model, negatives=a.negative or None, device=a.device, progress=not a.quiet)
+                         model=a.model, negatives=a.negative or None, device=a.device, progress=_bar(a))
     png = save_image(res.image, a.out)
     before = save_image(res.before, png.with_name(png.stem + ".before.png"))
     lat = png.with_suffix(".latent.pt")
@@ -148,17 +254,21 @@ def _cmd_edit(a: argparse.Namespace) -> int:
     return 0
 
 
+def _check_invert(a: argparse.Namespace) -> None:
+    _check_common(a, images=(("image", "image"),))
+    if a.generator and a.generator.endswith((".pt", ".pkl", ".pth")) and not Path(a.generator).expanduser().is_file():
+        raise UsageError(f"--generator file not found: {a.generator}")
+
+
 def _cmd_invert(a: argparse.Namespace) -> int:
     import torch
 
     from clipedit.imageio import save_image
     from clipedit.styleclip import project
 
-    if a.steps < 1:
-        raise UsageError("--steps must be at least 1")
     res = project(a.image, generator=a.generator, steps=a.steps, lr=a.lr, mse=a.mse, perceptual=a.perceptual,
                   vgg_weights=None if a.vgg == "random" else a.vgg, seed=a.seed, device=a.device,
-                  progress=not a.quiet)
+                  progress=_bar(a))
     png = save_image(res.image, a.out)
     lat = png.with_suffix(".latent.pt")
     torch.save({"latent": res.latent, "noise": res.noise}, lat)
@@ -170,48 +280,50 @@ def _cmd_invert(a: argparse.Namespace) -> int:
 
 
 def _cmd_models(a: argparse.Namespace) -> int:
-    from clipedit.models.registry import _REGISTRY, cache_dir
+    import clipedit.models  # noqa: F401  (registers the CLIP rows)
+    from clipedit.data.paths import find_data
+    from clipedit.weights import cache_dir, file_size, weight_files, where
 
-    print(f"cache: {cache_dir()}")
-    print("auto: ViT-B/32 when its weights are cached or downloadable, else clipedit/shapes")
-    for name, spec in _REGISTRY.items():
-        where = "bundled" if spec.url is None else ("cached" if (cache_dir() / spec.filename).is_file() else "download")
-        print(f"{name:18s} {where:9s} {spec.description}")
-    from clipedit.styleclip.identity import ARCFACE
-    from clipedit.styleclip.loaders import DEMO_NAME, GENERATORS
-
-    print("\nStyleGAN2 generators and the identity network (clipedit edit / invert):")
-    print(f"{DEMO_NAME:26s} bundled   32x32 demo generator trained on the shapes world")
-    for name, spec in [*GENERATORS.items(), (ARCFACE.name, ARCFACE)]:
-        where = "cached" if (cache_dir() / spec.filename).is_file() else "download"
-        print(f"{name:26s} {where:9s} {spec.description}  <{spec.url}>")
+    print(f"cache: {cache_dir()}   (auto: ViT-B/32 when its weights are cached or downloadable, else clipedit/shapes)")
+    magenta = find_data("weights/magenta-arbitrary-stylization")
+    titles = {"clip": "CLIP models (--model)", "magenta": "Magenta arbitrary style (stylize, style-text)",
+              "styleclip": "StyleGAN2 generators and the identity network (edit, invert)",
+              "perceptual": "VGG perceptual networks (draw --style, invert, Gatys)"}
+    for method, title in titles.items():
+        print(f"\n{title}:")
+        for w in weight_files(method):
+            state = where(w, [magenta] if (method == "magenta" and magenta) else [])
+            size = f"{file_size(w) / 2**20:.1f} MB" if file_size(w) else "?"
+            print(f"  {w.name:38s} {state:9s} {size:>8s}  {w.licence}  {w.description}"
+                  + (f"  <{w.url}>" if w.url else ""))
+    print("\nAny open_clip model: --model open_clip:ARCH/TAG (pip install 'clipedit[openclip]'); it joins the table.")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="clipedit", description="CLIP-guided, text-driven image manipulation")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineParser(prog="clipedit", description="CLIP-guided, text-driven image manipulation")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     g = sub.add_parser("guide", help="optimise an image towards a text prompt")
     g.add_argument("prompt", help='what to draw, e.g. "a red circle"')
     common_options(g, steps=200, out="out.png")
     g.add_argument("--negative", action="append", help="a prompt to avoid (repeatable)")
-    g.add_argument("--size", type=int, default=None, help="output side in pixels (default: 2x the model's input)")
+    g.add_argument("--size", type=positive_int, default=None, help="output side in pixels (default: 2x the model's input)")
     g.add_argument("--param", choices=["pixels", "pyramid"], default="pixels", help="image parameterisation")
     g.add_argument("--augment", choices=["cutouts", "clipdraw", "affine_jitter", "none"], default="cutouts")
-    g.add_argument("--n-augs", type=int, default=8, help="augmented views per step (default 8)")
-    g.add_argument("--lr", type=float, default=0.1)
+    g.add_argument("--n-augs", type=positive_int, default=8, help="augmented views per step (default 8)")
+    g.add_argument("--lr", type=positive, default=0.1)
     g.add_argument("--init", default=None, help="start from this image instead of noise")
-    SUBCOMMANDS["guide"] = _cmd_guide
+    SUBCOMMANDS["guide"], CHECKS["guide"] = _cmd_guide, _check_guide
 
     st = sub.add_parser("stylize", help="arbitrary style transfer (Magenta): content in the style of an image")
     st.add_argument("content", help="content image")
     st.add_argument("style", help="style image")
     common_options(st, steps=0, out="stylized.png")
-    st.add_argument("--strength", type=float, default=1.0, help="0 = content, 1 = full style (default 1)")
-    st.add_argument("--size", type=int, default=384, help="content shorter side (default 384)")
+    st.add_argument("--strength", type=finite_float, default=1.0, help="0 = content, 1 = full style (default 1)")
+    st.add_argument("--size", type=positive_int, default=384, help="content shorter side (default 384)")
     st.add_argument("--transfer", choices=["fp16", "int8"], default="fp16", help="transfer network weights")
-    SUBCOMMANDS["stylize"] = _cmd_stylize
+    SUBCOMMANDS["stylize"], CHECKS["stylize"] = _cmd_stylize, _check_stylize
 
     sx = sub.add_parser("style-text", help="StyleTransferCLIP: restyle an image from a text description")
     sx.add_argument("content", help="content image")
@@ -219,11 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
     common_options(sx, steps=100, out="style_text.png")
     sx.add_argument("--style", default=None, help="start style image (default: the content's own style)")
     sx.add_argument("--negative", action="append", help="a prompt to avoid (repeatable)")
-    sx.add_argument("--lr", type=float, default=0.05)
-    sx.add_argument("--l2", type=float, default=0.0, help="weight of ||E - E0||^2 (stay near the start style)")
-    sx.add_argument("--n-augs", type=int, default=8)
-    sx.add_argument("--size", type=int, default=256, help="content shorter side during optimisation")
-    SUBCOMMANDS["style-text"] = _cmd_style_text
+    sx.add_argument("--lr", type=positive, default=0.05)
+    sx.add_argument("--l2", type=non_negative, default=0.0, help="weight of ||E - E0||^2 (stay near the start style)")
+    sx.add_argument("--n-augs", type=positive_int, default=8)
+    sx.add_argument("--size", type=positive_int, default=256, help="content shorter side during optimisation")
+    SUBCOMMANDS["style-text"], CHECKS["style-text"] = _cmd_style_text, _check_style_text
 
     d = sub.add_parser("draw", help="CLIPDraw: draw a text prompt with vector strokes (PNG + SVG); "
                                     "--style adds StyleCLIPDraw's style loss")
@@ -232,18 +344,18 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(steps=None)
     next(x for x in d._actions if x.dest == "steps").help = "optimisation steps (default 1000; 300 with the offline guide)"
     d.add_argument("--negative", action="append", help="a prompt to avoid (repeatable, weight 0.3)")
-    d.add_argument("--paths", type=int, default=None, help="number of strokes (default 256; 128 with the offline guide)")
-    d.add_argument("--canvas", type=int, default=None, help="canvas side (default 224; 128 with the offline guide)")
-    d.add_argument("--max-width", type=float, default=50.0, help="largest stroke width in pixels (default 50)")
+    d.add_argument("--paths", type=positive_int, default=None, help="number of strokes (default 256; 128 with the offline guide)")
+    d.add_argument("--canvas", type=positive_int, default=None, help="canvas side (default 224; 128 with the offline guide)")
+    d.add_argument("--max-width", type=positive, default=50.0, help="largest stroke width in pixels (default 50)")
     d.add_argument("--augment", choices=["clipdraw", "cutouts", "affine_jitter", "none"], default="clipdraw")
-    d.add_argument("--n-augs", type=int, default=4, help="augmented views per step (default 4)")
+    d.add_argument("--n-augs", type=positive_int, default=4, help="augmented views per step (default 4)")
     d.add_argument("--renderer", choices=["auto", "torch", "diffvg"], default="auto")
-    d.add_argument("--scale", type=float, default=1.0, help="render the PNG at this multiple of the canvas")
+    d.add_argument("--scale", type=positive, default=1.0, help="render the PNG at this multiple of the canvas")
     d.add_argument("--style", default=None, help="style image: StyleCLIPDraw")
-    d.add_argument("--style-weight", type=float, default=1.0, help="weight of the style loss (default 1)")
+    d.add_argument("--style-weight", type=non_negative, default=1.0, help="weight of the style loss (default 1)")
     d.add_argument("--style-loss", choices=["strotss", "gram"], default="strotss")
     d.add_argument("--vgg", default="auto", help="VGG-16 weights: auto, imagenet, random or a state-dict path")
-    SUBCOMMANDS["draw"] = _cmd_draw
+    SUBCOMMANDS["draw"], CHECKS["draw"] = _cmd_draw, _check_draw
 
     e = sub.add_parser("edit", help="StyleCLIP: edit a StyleGAN2 latent towards a text")
     e.add_argument("prompt", help='the edit, e.g. "a person with purple hair"')
@@ -254,41 +366,65 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--latent", default=None, help="start latent .pt (e4e/pSp/StyleCLIP or clipedit invert); "
                                                    "default: a seeded truncated sample")
     e.add_argument("--mode", choices=["edit", "free_generation"], default="edit")
-    e.add_argument("--lr", type=float, default=0.1)
-    e.add_argument("--l2", type=float, default=0.008, help="lambda_L2 (default 0.008)")
-    e.add_argument("--id", type=float, default=0.005, help="lambda_ID, ArcFace identity (default 0.005; faces only)")
-    e.add_argument("--truncation", type=float, default=0.7)
+    e.add_argument("--lr", type=positive, default=0.1)
+    e.add_argument("--l2", type=non_negative, default=0.008, help="lambda_L2 (default 0.008)")
+    e.add_argument("--id", type=non_negative, default=0.005, help="lambda_ID, ArcFace identity (default 0.005; faces only)")
+    e.add_argument("--truncation", type=non_negative, default=0.7)
     e.add_argument("--space", choices=["w+", "w"], default="w+")
     e.add_argument("--negative", action="append", help="a prompt to avoid (repeatable)")
-    SUBCOMMANDS["edit"] = _cmd_edit
+    SUBCOMMANDS["edit"], CHECKS["edit"] = _cmd_edit, _check_edit
 
     iv = sub.add_parser("invert", help="project an image into a StyleGAN2 generator (W+ latent + noise)")
     iv.add_argument("image", help="the image to invert")
     common_options(iv, steps=500, out="inverted.png")
     iv.add_argument("--generator", default=None, help="as for edit (default: the offline demo generator)")
-    iv.add_argument("--lr", type=float, default=0.1)
-    iv.add_argument("--mse", type=float, default=1.0, help="pixel MSE weight")
-    iv.add_argument("--perceptual", type=float, default=1.0, help="VGG-16 perceptual weight")
+    iv.add_argument("--lr", type=positive, default=0.1)
+    iv.add_argument("--mse", type=non_negative, default=1.0, help="pixel MSE weight")
+    iv.add_argument("--perceptual", type=non_negative, default=1.0, help="VGG-16 perceptual weight")
     iv.add_argument("--vgg", default="auto", help="VGG-16 weights: auto, imagenet, random or a path")
-    SUBCOMMANDS["invert"] = _cmd_invert
+    SUBCOMMANDS["invert"], CHECKS["invert"] = _cmd_invert, _check_invert
 
-    m = sub.add_parser("models", help="list the registered CLIP models and where their weights are")
+    m = sub.add_parser("models", help="list every downloadable and bundled weight file and where it is")
     SUBCOMMANDS["models"] = _cmd_models
     del m
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 2 bad input, 143 terminated by SIGTERM)."""
     parser = build_parser()
-    a = parser.parse_args(argv)
-    from clipedit.models.registry import ModelUnavailableError
-    from clipedit.optim import NonFiniteLossError
+    try:
+        a = parser.parse_args(argv)
+    except SystemExit as done:  # --help (0) or a one-line usage error (2)
+        return done.code if isinstance(done.code, int) else 0
+    from clipedit.interrupt import EXIT_TERMINATED, Terminated, sigterm_as_interrupt
+    from clipedit.progress import fresh_line
+    from clipedit.weights import ModelUnavailableError
+
+    def fail(message: str) -> int:
+        print(f"{fresh_line()}clipedit {a.command}: error: {message}", file=sys.stderr)
+        return 2
 
     try:
-        return SUBCOMMANDS[a.command](a)
-    except (UsageError, ValueError, FileNotFoundError, ImportError, ModelUnavailableError, NonFiniteLossError) as err:
-        print(f"clipedit {a.command}: error: {err}", file=sys.stderr)
-        return 2
+        if a.command in CHECKS:
+            CHECKS[a.command](a)  # refuse bad input before any model loads
+    except (UsageError, ValueError, FileNotFoundError) as err:
+        return fail(str(err))
+    from clipedit.optim import NonFiniteLossError
+
+    with sigterm_as_interrupt() as term:
+        try:
+            rc = SUBCOMMANDS[a.command](a)
+        except Terminated:
+            print(f"{fresh_line()}clipedit {a.command}: terminated before a result existed", file=sys.stderr)
+            return EXIT_TERMINATED
+        except (UsageError, ValueError, FileNotFoundError, ImportError, ModelUnavailableError,
+                NonFiniteLossError) as err:
+            return fail(str(err))
+    if term.terminated:  # SIGTERM mid-run: the best result so far was saved above
+        print(f"clipedit {a.command}: terminated; saved the best result so far", file=sys.stderr)
+        return EXIT_TERMINATED
+    return rc
 
 
 if __name__ == "__main__":

@@ -8,10 +8,20 @@ and raises :class:`ValueError` with a one-line reason for everything else:
 * 1 channel (grayscale) is repeated to RGB;
 * 4 channels (RGBA) are composited over a white background;
 * NaN/inf or values outside ``[0, 1]`` (e.g. 0-255 or CLIP-normalised input) are errors.
+
+>>> import torch
+>>> tuple(as_image_batch(torch.rand(3, 16, 16)).shape)       # a batch dimension is added
+(1, 3, 16, 16)
+>>> as_image_batch(torch.full((1, 3, 16, 16), 255.0))
+Traceback (most recent call last):
+...
+ValueError: image values must be in [0, 1], got min 255 max 255 (0-255 input? divide by 255; CLIP-normalised input? pass the raw image)
 """
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from pathlib import Path
 from typing import Union
 
@@ -78,15 +88,7 @@ def load_image(source: ImageLike, size: int | tuple[int, int] | None = None,
         x = as_image_batch(source)
     else:
         if isinstance(source, (str, os.PathLike)):
-            path = Path(source)
-            if not path.is_file():
-                raise FileNotFoundError(f"image file not found: {path}")
-            try:
-                with Image.open(path) as im:
-                    im.load()
-                    pil = im.copy()
-            except (UnidentifiedImageError, OSError) as err:
-                raise ValueError(f"{path} is not a readable image ({err.__class__.__name__})") from None
+            pil = open_image(Path(source))
         elif isinstance(source, Image.Image):
             pil = source
         elif isinstance(source, np.ndarray):
@@ -106,6 +108,35 @@ def load_image(source: ImageLike, size: int | tuple[int, int] | None = None,
     if size is not None:
         x = resize(x, size)
     return x.to(device) if device is not None else x
+
+
+def open_image(path: Path, decode: bool = True) -> Image.Image:
+    """Open an image file with PIL, refusing files over PIL's pixel limit (``Image.MAX_IMAGE_PIXELS``) before
+    decoding them. ``decode=False`` reads the header only (a cheap up-front check).
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: not a readable image, or too many pixels (one line).
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    limit = Image.MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            # PIL only warns between 1x and 2x its limit, and decodes anyway: clipedit refuses from 1x.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                if not decode:
+                    return im
+                im.load()
+                return im.copy()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        found = re.search(r"\((\d+) pixels\)", str(err))
+        count = f"{int(found.group(1)):,} pixels" if found else "more pixels"
+        raise ValueError(f"{path} has {count}, over PIL's limit of {limit:,} (a decompression-bomb guard); "
+                         "downscale it first, or raise PIL.Image.MAX_IMAGE_PIXELS if you trust the file") from None
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"{path} is not a readable image ({err.__class__.__name__})") from None
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:

@@ -14,6 +14,11 @@ A method supplies parameters and a closure::
         return out.loss, out.similarities      # loss tensor, dict of floats to log
 
     result = optimize(params, closure, steps=200, lr=0.05, render=lambda: render(params))
+
+>>> x = torch.zeros(2, requires_grad=True)
+>>> run = optimize([x], lambda step: ((x - 3) ** 2).sum(), steps=200, lr=0.1, progress=False)
+>>> run.steps_run, run.stopped, [round(v, 2) for v in x.tolist()]
+(200, 'done', [3.0, 3.0])
 """
 from __future__ import annotations
 
@@ -25,11 +30,34 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, Union
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from typing_extensions import TypedDict
+
+from clipedit.interrupt import Terminated
+from clipedit.progress import progress_bar
 
 Closure = Callable[[int], Union[torch.Tensor, tuple[torch.Tensor, Mapping[str, float]]]]
 Callback = Callable[[int, "torch.Tensor | None", Mapping[str, float]], Any]
 Schedule = Union[str, Callable[[int, int], float], None]
+
+
+class RunOptions(TypedDict, total=False):
+    """The run-control keywords every method passes through to :func:`optimize`, typed once.
+
+    A method declares ``**control: Unpack[RunOptions]`` and hands ``**control`` to :func:`optimize`; callers write
+    ``guide_image("a red circle", callback=show, callback_every=5, progress=False, stop=event)`` as before.
+
+    Keys:
+        callback: ``callback(step, image, logs)`` every ``callback_every`` steps; returning ``False`` stops the run.
+        callback_every: how often (default 10). keep_snapshots: store ``(step, image)`` pairs in the result.
+        progress: draw a bar (``None``, the default: only on a terminal or in a notebook).
+        stop: a ``threading.Event`` that stops the run after the current step (a notebook's Stop button).
+    """
+
+    callback: Callback | None
+    callback_every: int
+    keep_snapshots: bool
+    progress: bool | None
+    stop: threading.Event | None
 
 
 def seed_everything(seed: int | None) -> None:
@@ -58,7 +86,8 @@ class OptimResult:
         history: one dict per step: ``step``, ``loss``, ``lr`` and whatever the closure logged.
         best_loss, best_step: the lowest loss seen and when.
         steps_run: steps completed.
-        stopped: ``"done"``, ``"stop"`` (stop flag), ``"interrupt"`` (Ctrl-C) or ``"nonfinite"``.
+        stopped: ``"done"``, ``"stop"`` (stop flag), ``"interrupt"`` (Ctrl-C), ``"terminated"`` (SIGTERM) or
+            ``"nonfinite"``.
         image: ``render()`` of the returned parameters (``None`` without ``render``).
         snapshots: ``(step, image)`` pairs captured every ``callback_every`` steps.
     """
@@ -121,7 +150,7 @@ def optimize(
     callback_every: int = 10,
     keep_snapshots: bool = False,
     return_best: bool = False,
-    progress: bool = True,
+    progress: bool | None = None,
     desc: str = "optimising",
     stop: threading.Event | None = None,
     post_step: Callable[[], None] | None = None,
@@ -141,6 +170,7 @@ def optimize(
             returning ``False`` stops the run.
         keep_snapshots: store ``render()`` every ``callback_every`` steps in ``result.snapshots``.
         return_best: restore the parameters of the lowest loss at the end (else the last ones).
+        progress: draw a bar (``None``: only when stderr is a terminal or in a notebook; see :mod:`clipedit.progress`).
         stop: an event; when set the loop stops after the current step (``stopped="stop"``).
         post_step: called under ``torch.no_grad()`` after every optimiser step, to project parameters back
             into range (e.g. clamp stroke widths and colours).
@@ -182,7 +212,7 @@ def optimize(
             return callback(step, image, logs) is not False
         return True
 
-    bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False)
+    bar = progress_bar(range(steps), desc=desc, progress=progress)
     try:
         for step in bar:
             for g, base, factor in zip(opt.param_groups, base_lrs, factors):
@@ -214,7 +244,7 @@ def optimize(
             row = {"step": step, "loss": value, "lr": opt.param_groups[0]["lr"], **{k: float(v) for k, v in logs.items()}}
             result.history.append(row)
             result.steps_run = step + 1
-            bar.set_postfix(loss=f"{value:.4f}")
+            bar.set_postfix(loss=f"{value:.4f}", refresh=False)  # drawn at the bar's own pace, not every step
             if (step + 1) % max(1, callback_every) == 0 or step + 1 == steps:
                 if not preview(step + 1, row):
                     result.stopped = "stop"
@@ -222,12 +252,12 @@ def optimize(
             if stop is not None and stop.is_set():
                 result.stopped = "stop"
                 break
-    except KeyboardInterrupt:
-        result.stopped = "interrupt"
-        _restore(tensors, best)  # Ctrl-C keeps the best result so far
+    except KeyboardInterrupt as stop_signal:
+        result.stopped = "terminated" if isinstance(stop_signal, Terminated) else "interrupt"
+        _restore(tensors, best)  # Ctrl-C (and SIGTERM, see clipedit.interrupt) keeps the best result so far
     finally:
         bar.close()
-    if return_best and result.stopped != "interrupt" and result.best_step >= 0:
+    if return_best and result.stopped not in ("interrupt", "terminated") and result.best_step >= 0:
         _restore(tensors, best)
     if render is not None:
         with torch.no_grad():

@@ -21,7 +21,10 @@ import io
 import threading
 from typing import Any, Callable, Mapping, Sequence
 
-import ipywidgets as W
+try:
+    import ipywidgets as W
+except ImportError:  # the notebooks extra
+    raise ImportError("clipedit.widgets needs the notebooks extra: pip install 'clipedit[notebooks]'") from None
 import torch
 
 from clipedit.imageio import to_pil

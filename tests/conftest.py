@@ -1,15 +1,15 @@
-"""Shared fixtures: tiny CLIP models in OpenAI's format, built here (no weights are downloaded)."""
+"""Shared fixtures: tiny CLIP models in OpenAI's format, built here (no weights are downloaded).
+Session set-up (offline, data folder, ``--device``, ``--test-seed``) is in the repository's root ``conftest.py``."""
 from __future__ import annotations
 
-import os
+import functools
+import http.server
+import threading
 
 import pytest
 import torch
 
-os.environ.setdefault("CLIPEDIT_OFFLINE", "1")  # tests never reach the network unless a test says so
-torch.set_num_threads(min(2, torch.get_num_threads()))
-
-from clipedit.models.openai_clip import ClipConfig, ClipModel, build_clip  # noqa: E402
+from clipedit.models.openai_clip import ClipConfig, ClipModel, build_clip
 
 TINY_VIT = ClipConfig(embed_dim=32, image_resolution=32, vision_layers=2, vision_width=64, vision_patch_size=8,
                       context_length=16, vocab_size=49408, transformer_width=64, transformer_heads=1,
@@ -32,13 +32,13 @@ def make_tiny(config: ClipConfig, seed: int = 0, name: str = "tiny") -> ClipMode
 
 
 @pytest.fixture
-def tiny_vit() -> ClipModel:
-    return make_tiny(TINY_VIT, 0, "tiny-vit")
+def tiny_vit(device) -> ClipModel:
+    return make_tiny(TINY_VIT, 0, "tiny-vit").to(device)
 
 
 @pytest.fixture
-def tiny_rn() -> ClipModel:
-    return make_tiny(TINY_RN, 1, "tiny-rn")
+def tiny_rn(device) -> ClipModel:
+    return make_tiny(TINY_RN, 1, "tiny-rn").to(device)
 
 
 @pytest.fixture
@@ -46,3 +46,16 @@ def cache(tmp_path, monkeypatch):
     d = tmp_path / "cache"
     monkeypatch.setenv("CLIPEDIT_CACHE", str(d))
     return d
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a, **k: None
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    yield root, f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()

@@ -9,9 +9,9 @@ import torch
 
 from clipedit.cli import main
 from clipedit.data.paths import example_image
-from clipedit.draw import Scene, clipdraw, read_svg, styleclipdraw, TorchRenderer
+from clipedit.draw import Scene, TorchRenderer, clipdraw, read_svg, styleclipdraw
 from clipedit.guidance import CLIPGuide
-from clipedit.style.losses import StyleLoss, moment_loss, relaxed_emd, strotss_loss
+from clipedit.losses import StyleLoss, moment_loss, relaxed_emd, strotss_loss
 
 
 def tiny_guide(model, prompt="a red circle", augment="clipdraw", n_augs=2):

@@ -1,10 +1,7 @@
 """Model registry: checkpoint round trips, the download cache, offline errors, 'auto', devices."""
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
-import threading
 import time
 from pathlib import Path
 
@@ -58,8 +55,9 @@ def test_torchscript_archive_round_trip(tmp_path):
 
 def test_infer_config_of_real_shapes():
     # The registry's known shapes survive a state-dict round trip of shapes only (meta tensors: no memory).
-    from clip.model import CLIP
     from dataclasses import asdict
+
+    from clip.model import CLIP
 
     for name, cfg in KNOWN_CONFIGS.items():
         with torch.device("meta"):
@@ -105,19 +103,6 @@ def test_real_names_error_offline(cache):
     with pytest.raises(ModelUnavailableError) as err:
         load_clip("ViT-B/32", device="cpu", cache=False)
     assert "ViT-B-32.pt" in str(err.value) and str(cache) in str(err.value)
-
-
-@pytest.fixture
-def http_server(tmp_path):
-    root = tmp_path / "www"
-    root.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a, **k: None
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    th = threading.Thread(target=srv.serve_forever, daemon=True)
-    th.start()
-    yield root, f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
 
 
 def test_download_verifies_checksum_and_caches(cache, http_server, monkeypatch):

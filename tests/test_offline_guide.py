@@ -15,7 +15,7 @@ GUIDED_STEPS = 150
 
 
 def test_guide_has_the_clip_interface():
-    m = load_clip("clipedit/shapes", device="cpu")
+    m = load_clip("clipedit/shapes")
     assert m.input_resolution == 64 and m.context_length == 20
     long = "an extremely long prompt " * 20 + "with unicode ✨ and émoji 🎨"
     tokens = m.tokenize(["a red circle", long, "猫"])
@@ -27,7 +27,7 @@ def test_guide_has_the_clip_interface():
 
 
 def test_zero_shot_on_pairs_held_out_of_training():
-    m = load_clip("clipedit/shapes", device="cpu")
+    m = load_clip("clipedit/shapes")
     held = zero_shot(m, HELD_OUT, n=300, seed=5)
     # Chance is 1/36 for both, 1/6 for each attribute. README reports the 1200-image numbers.
     assert held["colour"] >= 0.95 and held["shape"] >= HELD_OUT_SHAPE_MIN, held
@@ -42,8 +42,12 @@ def test_judge_reads_clean_renders():
 
 
 def test_guided_images_show_the_prompt():
-    """Guided optimisation against the guide draws what the judge recognises (a subset of the README's 40 runs)."""
+    """Guided optimisation against the guide draws what the judge recognises: a rate over 12 runs (4 prompts x 3
+    seeds), asserted well below the measured rates (README: colour 95 %, shape 85 %, both 80 % over 40 runs), so no
+    single trajectory decides it. Each bound fails by chance with probability < 0.1 % at the measured rate."""
     pairs = [("red", "circle"), ("blue", "triangle"), ("yellow", "star"), ("green", "square")]
-    score = evaluate_guided(guided_runner("cutouts", n_augs=8, steps=GUIDED_STEPS), pairs, seeds=(0,))
-    assert score.colour_rate == 1.0, score.rows
-    assert score.shape_rate >= 0.5, score.rows
+    score = evaluate_guided(guided_runner("cutouts", n_augs=8, steps=GUIDED_STEPS), pairs, seeds=(0, 1, 2))
+    assert score.n == 12
+    assert score.colour_rate >= 8 / 12, score.rows
+    assert score.shape_rate >= 6 / 12, score.rows
+    assert score.both_rate >= 5 / 12, score.rows

@@ -50,7 +50,7 @@ def test_magenta_port_matches_tflite():
     """
     from clipedit.style.arbitrary import load_arbitrary_style
 
-    net16, net8 = load_arbitrary_style("fp16", "cpu"), load_arbitrary_style("int8", "cpu")
+    net16, net8 = load_arbitrary_style("fp16"), load_arbitrary_style("int8")
     style = load_image(style_path("great_wave"), (256, 256))
     c = content(size=(384, 384))
     e_ref = _run(_interpreter("style_predict_int8_256.tflite"), {"style": style.permute(0, 2, 3, 1).numpy()})
@@ -110,20 +110,32 @@ def test_mixing_embeddings_interpolates_styles():
 
 
 @needs_shared
-def test_style_transfer_clip_follows_a_colour_prompt():
+def test_style_transfer_clip_follows_colour_prompts():
+    """StyleTransferCLIP towards "a red/green/blue image", judged by a colour statistic the guide never saw: the
+    prompt colour's share of each pixel's RGB sum. Asserted over the three runs, far below the measured rise (mean
+    +0.11 and +0.14 for seeds 0 and 1 on this photo; on 16 of 18 runs over 3 photos x 3 colours x 2 seeds the share
+    rose), so no single trajectory decides it."""
     from clipedit.style.arbitrary import style_transfer_clip
 
-    c = content(128, "sailboat")
-    res = style_transfer_clip(c, "a red image", model="clipedit/shapes", steps=25, content_size=None, progress=False,
-                              device="cpu")
-    before, after = res.at(0.0), res.image
-    assert torch.isfinite(res.embedding).all() and res.embedding.shape == (1, 100)
-    assert float(after[:, 0].mean()) > float(before[:, 0].mean()) + 0.05
-    sim = res.guide.score
-    assert sim(after)["a red image"] > sim(before)["a red image"]
-    # The L2 term keeps E nearer E0 (measured).
-    near = style_transfer_clip(c, "a red image", model="clipedit/shapes", steps=25, content_size=None, l2_weight=1.0,
-                               progress=False, device="cpu")
+    c = content(128, "golden_gate")
+
+    def share(x, ch):
+        return float((x[:, ch] / x.sum(1).clamp_min(1e-3)).mean())
+
+    rises, sims = [], []
+    for ch, colour in enumerate(["red", "green", "blue"]):
+        res = style_transfer_clip(c, f"a {colour} image", model="clipedit/shapes", steps=25, content_size=None,
+                                  progress=False)
+        assert torch.isfinite(res.embedding).all() and res.embedding.shape == (1, 100)
+        before, after = res.at(0.0), res.image
+        rises.append(share(after, ch) - share(before, ch))
+        score = res.guide.score
+        sims.append(score(after)[f"a {colour} image"] - score(before)[f"a {colour} image"])
+    assert sum(rises) / 3 > 0.03, rises
+    assert min(sims) > 0, sims  # the objective went down in every run (measured: +0.35 or more)
+    # The L2 term keeps E nearer E0 (the last run again, with l2_weight 1).
+    near = style_transfer_clip(c, "a blue image", model="clipedit/shapes", steps=25, content_size=None, l2_weight=1.0,
+                               progress=False)
     assert (near.embedding - near.start).norm() < (res.embedding - res.start).norm()
 
 
@@ -131,7 +143,7 @@ def test_style_transfer_clip_follows_a_colour_prompt():
 def test_fast_style_reproduces_recorded_output():
     from clipedit.style.johnson import fast_stylize
 
-    out = fast_stylize(find_data("images/content/chicago.jpg"), "wave", 256, device="cpu")
+    out = fast_stylize(find_data("images/content/chicago.jpg"), "wave", 256)
     # Recorded from a run whose output was inspected (the Great Wave's blue-cream waves over Chicago).
     assert out.shape == (1, 3, 256, 385)
     assert np.allclose(out.mean((0, 2, 3)).numpy(), [0.54137, 0.57587, 0.53435], atol=2e-3)
@@ -142,19 +154,19 @@ def test_fast_style_reproduces_recorded_output():
 
 @needs_shared
 def test_gatys_reduces_both_losses():
+    from clipedit.losses import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS, VGGFeatures
     from clipedit.style.gatys import gatys
-    from clipedit.style.losses import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS, VGGFeatures
 
     vgg = VGGFeatures(GATYS_STYLE_LAYERS + GATYS_CONTENT_LAYERS, "vgg19", weights=None, pool="avg")
     r = gatys(find_data("images/content/tubingen.jpg"), style_path(), steps=30, size=64, vgg=vgg, init="noise",
-              progress=False, device="cpu")
+              progress=False)
     c, s = r.run.series("content"), r.run.series("style")
     assert c[-1] < 0.7 * c[0] and s[-1] < 0.7 * s[0], (c[0], c[-1], s[0], s[-1])
 
 
 def test_vgg_features_and_losses(tmp_path, monkeypatch):
+    from clipedit.losses import VGGFeatures, gram_loss, gram_matrix, mean_std_loss
     from clipedit.models.registry import ModelUnavailableError
-    from clipedit.style.losses import VGGFeatures, gram_loss, gram_matrix, mean_std_loss
 
     a = VGGFeatures(["relu1_2", "relu2_2"], "vgg16", weights=None, seed=3)
     b = VGGFeatures(["relu1_2", "relu2_2"], "vgg16", weights=None, seed=3)

@@ -11,7 +11,7 @@ def run_guide(values, callback, stop):
     return guide_image((values["prompt"], values["weight"]),
                        negatives=[(values["negative"], values["negative_weight"])] if values["negative"] else None,
                        model=values["model"], steps=values["steps"], seed=values["seed"], size=64,
-                       callback=callback, callback_every=2, stop=stop, progress=False, device="cpu").image
+                       callback=callback, callback_every=2, stop=stop, progress=False).image
 
 
 def test_panel_runs_and_offers_download():
@@ -33,7 +33,7 @@ def test_stop_button_stops_a_background_run():
                 panel.stop_button.click()
             return callback(step, img, logs)
         return guide_image(values["prompt"], model="clipedit/shapes", steps=200, size=64, callback=cb,
-                           callback_every=2, stop=stop, progress=False, device="cpu").image
+                           callback_every=2, stop=stop, progress=False).image
 
     panel = PromptPanel(slow, models=["clipedit/shapes"])
     panel.run_button.click()  # background thread, like a user's click
@@ -61,7 +61,7 @@ def test_panel_offers_extra_downloads_such_as_svg():
 
     def run_draw(values, callback, stop):
         res = clipdraw(values["prompt"], model=values["model"], steps=values["steps"], num_paths=4, canvas=32,
-                       callback=callback, callback_every=1, stop=stop, progress=False, device="cpu")
+                       callback=callback, callback_every=1, stop=stop, progress=False)
         return res.image, {"drawing.svg": res.svg()}
 
     panel = PromptPanel(run_draw, models=["clipedit/shapes"], steps=2, filename="drawing.png")

@@ -1,29 +1,30 @@
 """Where clipedit finds third-party data (style networks, paintings, photos) on this machine.
 
-Search order: ``$CLIPEDIT_DATA_DIR``, then a ``shared/`` folder beside the current directory or
-beside the source checkout (``../shared`` from the repository root, as in clipedit's development
-and CI machines). Files found there are used in place; nothing is copied.
+Only where the user says: ``$CLIPEDIT_DATA_DIR`` (one folder, or several joined by ``os.pathsep``). The installed
+library never guesses folders from the current directory or its own location; clipedit's tests and notebooks
+point ``CLIPEDIT_DATA_DIR`` at the checkout's ``../shared``. Files found there are used in place; nothing is
+copied. Downloadable weights have a second home, the cache (:mod:`clipedit.weights`).
+
+>>> import os
+>>> old = os.environ.pop("CLIPEDIT_DATA_DIR", None)
+>>> data_dirs(), find_data("images")
+([], None)
+>>> if old is not None: os.environ["CLIPEDIT_DATA_DIR"] = old
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-_REPO = Path(__file__).resolve().parents[2]
-
 
 def data_dirs() -> list[Path]:
-    """Existing candidate data folders, in search order."""
-    cands = []
-    if os.environ.get("CLIPEDIT_DATA_DIR"):
-        cands.append(Path(os.environ["CLIPEDIT_DATA_DIR"]).expanduser())
-    cands += [Path.cwd() / "shared", Path.cwd().parent / "shared", _REPO.parent / "shared"]
-    seen, out = set(), []
-    for c in cands:
-        c = c.resolve()
-        if c.is_dir() and c not in seen:
-            seen.add(c)
-            out.append(c)
+    """Existing folders named by ``$CLIPEDIT_DATA_DIR``, in order."""
+    out: list[Path] = []
+    for part in (os.environ.get("CLIPEDIT_DATA_DIR") or "").split(os.pathsep):
+        if part.strip():
+            p = Path(part).expanduser().resolve()
+            if p.is_dir() and p not in out:
+                out.append(p)
     return out
 
 
@@ -37,7 +38,8 @@ def find_data(relpath: str) -> Path | None:
 
 
 def example_image(kind: str, name: str) -> Path:
-    """A bundled example picture: ``kind`` is ``"content"`` or ``"styles"``, ``name`` the stem (e.g. ``"tubingen"``).
+    """An example picture from the data folder: ``kind`` is ``"content"`` or ``"styles"``, ``name`` the stem
+    (e.g. ``"tubingen"``).
 
     Raises:
         FileNotFoundError: no data folder holds it (set ``CLIPEDIT_DATA_DIR``).

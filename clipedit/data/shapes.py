@@ -8,6 +8,11 @@ on a supersampled grid, then average-pooled for anti-aliasing) so that a batch
 of 256 images costs milliseconds and training needs no dataset on disk.
 
 All images are float32 ``(B, 3, H, W)`` in ``[0, 1]`` on the requested device.
+
+>>> import torch
+>>> b = sample_batch(4, resolution=32, generator=torch.Generator().manual_seed(0))
+>>> tuple(b.images.shape), bool(b.images.min() >= 0 and b.images.max() <= 1), len(b.captions)
+((4, 3, 32, 32), True, 4)
 """
 from __future__ import annotations
 

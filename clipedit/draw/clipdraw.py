@@ -3,7 +3,7 @@
 Both optimise the points, widths and RGBA colours of Bézier strokes (:mod:`clipedit.draw.scene`) through a
 differentiable renderer (:mod:`clipedit.draw.render`) with the shared :class:`~clipedit.guidance.CLIPGuide`
 and the shared :func:`~clipedit.optim.optimize` loop. StyleCLIPDraw adds the VGG-16 style loss of
-:class:`clipedit.style.losses.StyleLoss` to the same objective.
+:class:`clipedit.losses.StyleLoss` to the same objective.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path as FilePath
 from typing import Callable, Sequence
 
 import torch
+from typing_extensions import Unpack
 
 from clipedit.device import select_device
 from clipedit.draw.render import Renderer, make_renderer
@@ -22,7 +23,8 @@ from clipedit.draw.svg import save_svg, to_svg
 from clipedit.guidance import CLIPGuide
 from clipedit.guidance.guide import PromptLike
 from clipedit.imageio import ImageLike, load_image, save_image
-from clipedit.optim import OptimResult, optimize, seed_everything
+from clipedit.losses import StyleLoss
+from clipedit.optim import OptimResult, RunOptions, optimize, seed_everything
 
 CLIPDRAW_LRS = {"points": 1.0, "widths": 0.1, "colors": 0.01}
 
@@ -84,12 +86,8 @@ def draw(
     clip_until: float = 1.0,
     device: str | torch.device | None = None,
     guide: CLIPGuide | None = None,
-    callback=None,
-    callback_every: int = 10,
-    keep_snapshots: bool = False,
-    progress: bool = True,
-    stop=None,
     desc: str = "clipdraw",
+    **control: Unpack[RunOptions],
 ) -> DrawResult:
     """The shared stroke optimiser behind :func:`clipdraw` and :func:`styleclipdraw`.
 
@@ -138,8 +136,7 @@ def draw(
     def render_now() -> torch.Tensor:
         return rend(scene)
 
-    run = optimize(groups, closure, steps, render=render_now, callback=callback, callback_every=callback_every,
-                   keep_snapshots=keep_snapshots, progress=progress, desc=desc, stop=stop, post_step=project)
+    run = optimize(groups, closure, steps, render=render_now, **control, desc=desc, post_step=project)
     final = scene.detach().to("cpu")
     return DrawResult(final, run.image.detach().cpu(), run, guide)
 
@@ -175,8 +172,6 @@ def styleclipdraw(prompt: PromptLike | Sequence[PromptLike], style_image: ImageL
     local state-dict path, or ``None`` (random init: offline, weaker style features).
     Other keyword arguments as :func:`clipdraw`.
     """
-    from clipedit.style.losses import StyleLoss
-
     _check_prompt(prompt)
     if style_weight < 0:
         raise ValueError(f"style_weight must be >= 0, got {style_weight}")

@@ -79,7 +79,7 @@ def evaluate_edits(G, starts, l2_lambda: float, steps: int = 300, keep: list | N
     for i, (w, colour, shape) in enumerate(starts):
         target = COLOUR_NAMES[(COLOUR_NAMES.index(colour) + 1 + i % 5) % len(COLOUR_NAMES)]
         r = styleclip_edit(f"a {target} {shape}", generator=G, latent=w, model="clipedit/shapes", steps=steps,
-                           l2_lambda=l2_lambda, seed=0, progress=False, device="cpu", augment=augment, n_augs=n_augs)
+                           l2_lambda=l2_lambda, seed=0, progress=False, augment=augment, n_augs=n_augs)
         v = judge(r.image)
         rows.append({"from": f"{colour} {shape}", "to": target, "colour_ok": v.colour[0] == target,
                      "shape_kept": v.shape[0] == shape, "iou": float(iou(foreground(r.before), foreground(r.image))[0]),

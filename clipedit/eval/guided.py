@@ -6,7 +6,7 @@
    its training, against all 36 ``"a {colour} {shape}"`` captions;
 2. for 20 prompts x 2 seeds, with and without augmentations, whether the independent
    judge (:mod:`clipedit.eval.judge`) sees the prompt's colour and shape in the image
-   that :func:`clipedit.pixels.guide_image` produced.
+   that :func:`clipedit.text_to_image.guide_image` produced.
 """
 from __future__ import annotations
 
@@ -65,12 +65,12 @@ def evaluate_guided(
 
 
 def guided_runner(augment: str, n_augs: int = 8, steps: int = 150, size: int = 128,
-                  param: str = "pixels", lr: float = 0.1) -> Callable[[str, int], torch.Tensor]:
-    from clipedit.pixels import guide_image
+                  param: str = "pixels", lr: float = 0.1, device: str | None = None) -> Callable[[str, int], torch.Tensor]:
+    from clipedit.text_to_image import guide_image
 
     def run(prompt: str, seed: int) -> torch.Tensor:
         return guide_image(prompt, model="clipedit/shapes", steps=steps, size=size, param=param, augment=augment,
-                           n_augs=n_augs, lr=lr, seed=seed, progress=False, device="cpu").image
+                           n_augs=n_augs, lr=lr, seed=seed, progress=False, device=device).image
     return run
 
 

@@ -10,6 +10,13 @@ augmentations, trained by :func:`train_judge` on all colour/shape pairs
 It is trained with heavy corruptions (noise, blur, textured backgrounds,
 perspective, crops) so that it reads the *dominant object's* colour and shape
 in images that do not look like clean renders.
+
+>>> import torch
+>>> from clipedit.data.shapes import sample_batch
+>>> clean = sample_batch(8, resolution=64, generator=torch.Generator().manual_seed(1), exclude=())
+>>> verdict = judge(clean.images)
+>>> sum(c == COLOUR_NAMES[i] for c, i in zip(verdict.colour, clean.colour.tolist())) >= 7
+True
 """
 from __future__ import annotations
 

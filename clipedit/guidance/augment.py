@@ -49,20 +49,34 @@ def resize_square(images: torch.Tensor, size: int) -> torch.Tensor:
 
 
 class Augment(nn.Module):
-    """Base class: ``forward(images, n)`` returns ``n`` views per image at ``self.size``."""
+    """Base class, as kornia's ``AugmentationBase2D``: the base owns ``forward``, a subclass implements one method.
+
+    ``forward(images, n)`` checks its input, repeats every image ``n`` times (views of image ``b`` are rows
+    ``b * n … b * n + n - 1``) and hands the batch to :meth:`views`, which draws one random view per row at
+    ``self.size``. Subclasses implement :meth:`views` only.
+
+    >>> aug = make_augment("cutouts", 32)
+    >>> tuple(aug(torch.rand(2, 3, 64, 64), n=4).shape)
+    (8, 3, 32, 32)
+    """
 
     name = "base"
 
     def __init__(self, size: int) -> None:
         super().__init__()
+        if int(size) < 1:
+            raise ValueError(f"augmentation size must be >= 1, got {size}")
         self.size = int(size)
 
     def views(self, images: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        """One random view per row: ``(N, 3, H, W)`` -> ``(N, 3, size, size)``, differentiable."""
         raise NotImplementedError
 
     def forward(self, images: torch.Tensor, n: int = 1) -> torch.Tensor:
         if n < 1:
             raise ValueError(f"number of augmentations must be >= 1, got {n}")
+        if images.dim() != 4:
+            raise ValueError(f"augmentations take (B, 3, H, W) images, got shape {tuple(images.shape)}")
         return self.views(images.repeat_interleave(n, dim=0))
 
     def extra_repr(self) -> str:
@@ -109,23 +123,21 @@ class CutoutsAugment(Augment):
         self.cut_pow, self.min_frac, self.noise = cut_pow, min_frac, noise
         self.flip = K.RandomHorizontalFlip(p=0.5)
 
-    def forward(self, images: torch.Tensor, n: int = 1) -> torch.Tensor:
-        if n < 1:
-            raise ValueError(f"number of augmentations must be >= 1, got {n}")
+    def views(self, images: torch.Tensor) -> torch.Tensor:
         h, w = images.shape[-2:]
         side = min(h, w)
         lo = max(1, int(self.min_frac * side))
         out = []
-        # One crop size per view; a loop over n crops is cheap next to the CLIP forward.
-        for _ in range(n):
+        # One crop size per view, so the views cannot share one batched crop; a loop over the rows is cheap next
+        # to the CLIP forward.
+        for i in range(images.shape[0]):
             s = int(lo + torch.rand(()).item() ** self.cut_pow * (side - lo))
             y = int(torch.randint(0, h - s + 1, ()).item())
             x = int(torch.randint(0, w - s + 1, ()).item())
-            crop = images[..., y:y + s, x:x + s]
+            crop = images[i:i + 1, :, y:y + s, x:x + s]
             out.append(F.adaptive_avg_pool2d(crop, self.size) if s >= self.size else
                        F.interpolate(crop, size=(self.size, self.size), mode="bilinear", align_corners=False))
-        views = torch.stack(out, 1).flatten(0, 1)  # (B*n, 3, size, size), views of image b contiguous
-        views = self.flip(views)
+        views = self.flip(torch.cat(out, 0))
         if self.noise > 0:
             views = views + self.noise * torch.randn_like(views)
         return views.clamp(0, 1)
@@ -161,11 +173,20 @@ AUGMENTS: dict[str, Callable[..., Augment]] = {
 def make_augment(name: str | Augment, size: int, **kwargs) -> Augment:
     """Build a registered augmentation pipeline producing ``size`` x ``size`` views.
 
-    ``name`` may already be an :class:`Augment` (returned unchanged if its size
-    matches). Extra keyword arguments go to the pipeline's constructor.
+    ``name`` may already be an :class:`Augment`: it is returned as it is, never rebuilt with other settings (its
+    views keep their own size; :func:`clipedit.guidance.preprocess` resizes them to each model's input).
+    Extra keyword arguments go to the pipeline's constructor (an error with an instance).
+
+    >>> mine = CutoutsAugment(48, cut_pow=2.0)
+    >>> make_augment(mine, 224) is mine
+    True
+    >>> make_augment("clipdraw", 32).name
+    'clipdraw'
     """
     if isinstance(name, Augment):
-        return name if name.size == size else type(name)(size, **kwargs)
+        if kwargs:
+            raise ValueError(f"an Augment instance is used as it is; build it with {sorted(kwargs)} instead")
+        return name
     try:
         return AUGMENTS[name](size, **kwargs)
     except KeyError:

@@ -1,9 +1,15 @@
 """The CLIP guide: one differentiable text/image-prompt loss that every method reuses.
 
->>> guide = CLIPGuide("a red circle", negatives=["a blue square"], augment="cutouts", n_augs=8)
->>> out = guide(images)          # images (B, 3, H, W) in [0, 1], any H, W
->>> out.loss.backward()          # gradient reaches the pixels
->>> out.similarities            # {"a red circle": 0.31, "a blue square": 0.12}
+>>> import torch
+>>> guide = CLIPGuide("a red circle", negatives=["a blue square"], models="clipedit/shapes", augment="cutouts",
+...                   n_augs=8, device="cpu")
+>>> images = torch.rand(1, 3, 96, 96, requires_grad=True)   # (B, 3, H, W) in [0, 1], any H, W
+>>> out = guide(images)
+>>> out.loss.backward()          # the gradient reaches the pixels
+>>> images.grad.abs().sum() > 0
+tensor(True)
+>>> sorted(out.similarities)     # per-prompt cosine similarity, for logging
+['a blue square', 'a red circle']
 
 The loss, for models ``m`` with weights ``a_m``, prompts ``p`` with weights
 ``w_p`` (negative prompts enter with weight ``-w``), and ``N`` augmented views

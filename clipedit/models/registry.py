@@ -9,48 +9,44 @@
   :mod:`clipedit.training.shapes_guide` on procedural shapes; knows colours and shapes only);
 * ``"auto"`` (the default): ViT-B/32 if its weights are cached or can be downloaded, else the
   offline guide, with a one-line notice;
+* ``"open_clip:ARCH/TAG"``: any open_clip model and pretrained tag (LAION, DataComp, SigLIP, MobileCLIP …), with
+  the optional extra ``clipedit[openclip]`` (see :mod:`clipedit.models.openclip`);
 * a path to a checkpoint: an OpenAI TorchScript archive (``ViT-B-32.pt``), a plain OpenAI-format
   state dict, or a ``{"state_dict": ...}`` wrapper.
 
-Cache folder: ``$CLIPEDIT_CACHE`` or ``~/.cache/clipedit``. ``CLIPEDIT_OFFLINE=1`` forbids
+>>> model = load_clip("clipedit/shapes", device="cpu")    # bundled: no download
+>>> model.input_resolution, tuple(model.encode_text(model.tokenize("a red circle")).shape)
+(64, (1, 128))
+
+Every file is a row of the one weights table, :mod:`clipedit.weights`. Cache folder: ``$CLIPEDIT_CACHE`` or ``~/.cache/clipedit``. ``CLIPEDIT_OFFLINE=1`` forbids
 downloads. Weights always load in float32 on the CPU, then move to the device.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import shutil
-import socket
 import sys
-import tempfile
-import urllib.error
-import urllib.request
 import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import torch
 
 from clipedit.device import select_device
 from clipedit.models.openai_clip import ClipConfig, ClipModel, clip_from_state_dict
+from clipedit.weights import (ASSETS, DOWNLOAD_TIMEOUT_S, WEIGHTS, ModelUnavailableError, WeightFile,  # noqa: F401
+                              cache_dir, download, offline, register_weights, resolve, sha256_file, weight_files)
 
 log = logging.getLogger("clipedit")
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
-DOWNLOAD_TIMEOUT_S = 10.0
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
-
-
-class ModelUnavailableError(RuntimeError):
-    """Weights are neither cached nor downloadable (offline, blocked or bad checksum)."""
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A registered model.
+    """A CLIP model the registry can build: its weight file (a row of :data:`clipedit.weights.WEIGHTS`) and loader.
 
     Attributes:
         name: registry name.
@@ -58,8 +54,8 @@ class ModelSpec:
         url: download URL (``None`` for bundled models).
         sha256: expected checksum of the file.
         description: one line for listings.
-        loader: builds the :class:`ClipModel` from a local file path (``None`` for weight files that are
-            not CLIP models, e.g. style networks, which use :func:`resolve` only).
+        loader: builds the :class:`ClipModel` from a local file path.
+        size, licence: as in the weights table.
     """
 
     name: str
@@ -68,124 +64,40 @@ class ModelSpec:
     sha256: str | None
     description: str
     loader: Callable[[Path, str], ClipModel] | None = None
+    size: int | None = None
+    licence: str = ""
+    method: str = "clip"
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
 _LOADED: dict[tuple[str, str], ClipModel] = {}
-_VERIFIED: set[Path] = set()
 
 
 def register_model(spec: ModelSpec) -> None:
-    """Add (or replace) a model in the registry."""
+    """Add (or replace) a CLIP model in the registry; its file joins the one weights table."""
     _REGISTRY[spec.name] = spec
+    register_weights(WeightFile(spec.name, spec.filename, spec.url, spec.sha256, spec.description, spec.size,
+                                spec.licence, spec.method))
 
 
 def list_models() -> list[str]:
-    """Registered model names (plus ``"auto"``)."""
-    return ["auto", *_REGISTRY]
+    """Registered model names (plus ``"auto"`` and the open_clip weights listed in the table).
+
+    >>> names = list_models()
+    >>> names[0], "ViT-B/32" in names, "clipedit/shapes" in names, "open_clip:ViT-B-32/laion2b_s34b_b79k" in names
+    ('auto', True, True, True)
+    """
+    from clipedit.models.openclip import PREFIX
+
+    return ["auto", *_REGISTRY, *[w.name for w in weight_files("clip") if w.name.startswith(PREFIX)]]
 
 
 def get_spec(name: str) -> ModelSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}: choose from {list_models()} or pass a checkpoint path") from None
-
-
-def cache_dir() -> Path:
-    """``$CLIPEDIT_CACHE`` or ``~/.cache/clipedit``."""
-    return Path(os.environ.get("CLIPEDIT_CACHE") or Path.home() / ".cache" / "clipedit").expanduser()
-
-
-def offline() -> bool:
-    return os.environ.get("CLIPEDIT_OFFLINE", "").strip().lower() in ("1", "true", "yes")
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _where_to_put(spec: ModelSpec) -> str:
-    target = cache_dir() / spec.filename
-    return (f"Download {spec.url} yourself and put it at {target} (or set CLIPEDIT_CACHE to the folder "
-            f"holding {spec.filename}, or pass its path: load_clip('/path/to/{spec.filename}')).")
-
-
-def download(spec: ModelSpec, timeout: float = DOWNLOAD_TIMEOUT_S, progress: bool = True) -> Path:
-    """Fetch ``spec``'s file into the cache, verify its SHA-256 and return the path.
-
-    The file is written to a temporary name and renamed only after the checksum
-    matches, so an interrupted or corrupt download never looks cached. Network
-    failures raise quickly (``timeout`` seconds per socket operation).
-
-    Raises:
-        ModelUnavailableError: offline mode, network error or checksum mismatch; the message names the
-            file, where to put it and how to point clipedit at it.
-    """
-    if spec.url is None:
-        raise ModelUnavailableError(f"{spec.name} has no download URL")
-    if offline():
-        raise ModelUnavailableError(f"CLIPEDIT_OFFLINE is set, not downloading {spec.filename}. {_where_to_put(spec)}")
-    folder = cache_dir()
-    target = folder / spec.filename
-    from tqdm.auto import tqdm
-
-    tmp_path: Path | None = None
-    created = not folder.exists()
-    try:
-        with urllib.request.urlopen(spec.url, timeout=timeout) as src:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(dir=folder, prefix=spec.filename + ".", suffix=".part")
-            tmp_path = Path(name)
-            total = int(src.headers.get("Content-Length") or 0) or None
-            h = hashlib.sha256()
-            with os.fdopen(fd, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, disable=not progress,
-                                                  desc=f"downloading {spec.filename}") as bar:
-                while block := src.read(1 << 16):
-                    out.write(block)
-                    h.update(block)
-                    bar.update(len(block))
-        if spec.sha256 and h.hexdigest() != spec.sha256:
-            raise ModelUnavailableError(
-                f"checksum mismatch for {spec.filename}: got {h.hexdigest()}, expected {spec.sha256}. "
-                f"{_where_to_put(spec)}")
-        os.replace(tmp_path, target)
-        tmp_path = None
-        _VERIFIED.add(target)
-        return target
-    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as err:
-        reason = getattr(err, "reason", err)
-        raise ModelUnavailableError(
-            f"could not download {spec.name} weights ({spec.filename}) from {spec.url}: {reason}. "
-            f"{_where_to_put(spec)}") from None
-    finally:
-        if tmp_path is not None and tmp_path.exists():
-            tmp_path.unlink()
-        if created and folder.exists() and not any(folder.iterdir()):
-            shutil.rmtree(folder, ignore_errors=True)  # leave no empty cache folder behind
-
-
-def resolve(spec: ModelSpec, download_ok: bool = True, search: Sequence[Path] = ()) -> Path:
-    """Local path of ``spec``'s weights: bundled, found in ``search`` folders or the cache (checksum verified
-    once per process), or downloaded. ``spec`` is any object with ``name``, ``filename``, ``url`` and ``sha256``."""
-    if spec.url is None:
-        path = ASSETS / spec.filename
-        if not path.is_file():
-            raise ModelUnavailableError(f"bundled weights {path} are missing: reinstall clipedit")
-        return path
-    for path in [Path(d) / spec.filename for d in search] + [cache_dir() / spec.filename]:
-        if path.is_file():
-            if path in _VERIFIED or not spec.sha256 or sha256_file(path) == spec.sha256:
-                _VERIFIED.add(path)
-                return path
-            log.warning("%s does not match its SHA-256 %s; ignoring it", path, spec.sha256)
-    if not download_ok:
-        raise ModelUnavailableError(f"{spec.filename} is not in {cache_dir()}. {_where_to_put(spec)}")
-    return download(spec)
+        raise ValueError(f"unknown model {name!r}: choose from {list_models()}, 'open_clip:ARCH/TAG' "
+                         "or pass a checkpoint path") from None
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -266,6 +178,10 @@ def load_clip(name: str | os.PathLike = "auto", device: str | torch.device | Non
             print("clipedit: CLIP ViT-B/32 weights unavailable -> using the offline guide 'clipedit/shapes' "
                   "(a small domain model: simple coloured shapes only).", file=sys.stderr)
             model = load_clip("clipedit/shapes", dev, cache=cache)
+    elif str(name).startswith("open_clip:"):
+        from clipedit.models.openclip import load_open_clip
+
+        model = load_open_clip(str(name), download_ok=download_ok and not offline())
     elif str(name) in _REGISTRY:
         spec = _REGISTRY[str(name)]
         model = spec.loader(resolve(spec, download_ok), spec.name)
@@ -281,18 +197,12 @@ def load_clip(name: str | os.PathLike = "auto", device: str | torch.device | Non
 
 
 def _register_builtin() -> None:
-    from clip.clip import _MODELS
+    import clipedit.models.openclip  # noqa: F401  (its curated rows join the table)
 
-    for name, url in _MODELS.items():
-        register_model(ModelSpec(
-            name=name, filename=os.path.basename(url), url=url, sha256=url.split("/")[-2],
-            description=f"OpenAI CLIP {name}", loader=_load_file,
-        ))
-    register_model(ModelSpec(
-        name="clipedit/shapes", filename="shapes_guide.pt", url=None, sha256=None,
-        description="clipedit's offline guide: a small CLIP trained on procedural coloured shapes (64x64)",
-        loader=_load_file,
-    ))
+    for w in weight_files("clip"):
+        if not w.name.startswith("open_clip:"):
+            _REGISTRY[w.name] = ModelSpec(w.name, w.filename, w.url, w.sha256, w.description, _load_file, w.size,
+                                          w.licence)
 
 
 _register_builtin()

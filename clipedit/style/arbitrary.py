@@ -18,29 +18,21 @@ from typing import Sequence
 
 import torch
 from torch import nn
+from typing_extensions import Unpack
 
 from clipedit.data.paths import find_data
 from clipedit.device import select_device
 from clipedit.guidance.guide import CLIPGuide, PromptLike
 from clipedit.imageio import ImageLike, as_image_batch, load_image
-from clipedit.models.registry import ModelSpec, resolve
-from clipedit.optim import OptimResult, optimize, seed_everything
+from clipedit.optim import OptimResult, RunOptions, optimize, seed_everything
 from clipedit.style.magenta import StylePredictor, StyleTransformer
+from clipedit.weights import WeightFile, get_weights, resolve
 
-_HUB = "https://tfhub.dev/google/lite-model/magenta/arbitrary-image-stylization-v1-256"
-MAGENTA_FILES: dict[str, ModelSpec] = {
-    "predict": ModelSpec("magenta/predict-int8", "style_predict_int8_256.tflite",
-                         f"{_HUB}/int8/prediction/1?lite-format=tflite",
-                         "af6ad4b2e7aeba0675f32636082ab915ced5375229a3f8aff7e714c6213f5ed2",
-                         "Magenta arbitrary-image-stylization-v1-256 style prediction, int8 TFLite"),
-    "fp16": ModelSpec("magenta/transfer-fp16", "style_transfer_f16_384.tflite",
-                      f"{_HUB}/fp16/transfer/1?lite-format=tflite",
-                      "53b5243ed5aa33e408db7976c8a8e51a90a0f7708fd122a31428cd00fbdf6aa6",
-                      "Magenta arbitrary-image-stylization-v1-256 style transfer, fp16 TFLite"),
-    "int8": ModelSpec("magenta/transfer-int8", "style_transfer_int8_384.tflite",
-                      f"{_HUB}/int8/transfer/1?lite-format=tflite",
-                      "7a1550643cf034a4d813c0aa276976cd15da4141b4f1ec3631db1d0d9c8e2cd1",
-                      "Magenta arbitrary-image-stylization-v1-256 style transfer, int8 TFLite"),
+#: Magenta's TFLite files: rows of the one weights table (:mod:`clipedit.weights`).
+MAGENTA_FILES: dict[str, WeightFile] = {
+    "predict": get_weights("magenta/predict-int8"),
+    "fp16": get_weights("magenta/transfer-fp16"),
+    "int8": get_weights("magenta/transfer-int8"),
 }
 MAGENTA_SUBDIR = "weights/magenta-arbitrary-stylization"
 
@@ -161,11 +153,7 @@ def style_transfer_clip(
     device: str | torch.device | None = None,
     net: ArbitraryStyleNet | None = None,
     guide: CLIPGuide | None = None,
-    callback=None,
-    callback_every: int = 10,
-    keep_snapshots: bool = False,
-    progress: bool = True,
-    stop=None,
+    **control: Unpack[RunOptions],
 ) -> StyleCLIPResult:
     """StyleTransferCLIP: optimise Magenta's style embedding so ``T(content, E)`` matches a text.
 
@@ -200,6 +188,5 @@ def style_transfer_clip(
             logs["l2"] = float(reg.detach())
         return loss, logs
 
-    run = optimize([e], closure, steps, lr=lr, render=render, callback=callback, callback_every=callback_every,
-                   keep_snapshots=keep_snapshots, progress=progress, desc="style-text", stop=stop)
+    run = optimize([e], closure, steps, lr=lr, render=render, **control, desc="style-text")
     return StyleCLIPResult(run.image.detach().cpu(), e.detach().clone(), e0, run, c, net, guide)

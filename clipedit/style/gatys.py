@@ -1,6 +1,6 @@
 """Gatys et al. (2016): optimise the image itself so its VGG features match the content image and its
 Gram matrices match the style image. Uses clipedit's shared pieces: :class:`VGGFeatures`, the Gram and
-content losses, :class:`~clipedit.pixels.PixelImage` and :func:`~clipedit.optim.optimize`."""
+content losses, :class:`~clipedit.params.PixelImage` and :func:`~clipedit.optim.optimize`."""
 from __future__ import annotations
 
 import functools
@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
+from typing_extensions import Unpack
 
 from clipedit.device import select_device
 from clipedit.imageio import ImageLike, load_image
-from clipedit.optim import OptimResult, optimize, seed_everything
-from clipedit.pixels import PixelImage
-from clipedit.style.losses import (GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS, VGGFeatures, content_loss, gram_loss,
-                                   gram_matrix)
+from clipedit.losses import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS, VGGFeatures, content_loss, gram_loss, gram_matrix
+from clipedit.optim import OptimResult, RunOptions, optimize, seed_everything
+from clipedit.params import PixelImage
 
 
 @functools.lru_cache(maxsize=2)
@@ -44,10 +44,7 @@ def gatys(
     content_layers: Sequence[str] = GATYS_CONTENT_LAYERS,
     seed: int | None = 0,
     device: str | torch.device | None = None,
-    callback=None,
-    callback_every: int = 10,
-    keep_snapshots: bool = False,
-    progress: bool = True,
+    **control: Unpack[RunOptions],
 ) -> GatysResult:
     """Neural style transfer by image optimisation.
 
@@ -79,6 +76,5 @@ def gatys(
         ls = style_weight * gram_loss(feats, style_targets)
         return lc + ls, {"content": float(lc.detach()), "style": float(ls.detach())}
 
-    run = optimize(image.parameters(), closure, steps, lr=lr, render=image, callback=callback,
-                   callback_every=callback_every, keep_snapshots=keep_snapshots, progress=progress, desc="gatys")
+    run = optimize(image.parameters(), closure, steps, lr=lr, render=image, **control, desc="gatys")
     return GatysResult(run.image.detach().cpu(), run)

@@ -14,12 +14,14 @@ from typing import Sequence
 
 import torch
 import torch.nn.functional as F
+from typing_extensions import Unpack
 
 from clipedit.device import select_device
 from clipedit.guidance import CLIPGuide
 from clipedit.guidance.guide import PromptLike
 from clipedit.imageio import ImageLike, load_image
-from clipedit.optim import OptimResult, optimize, seed_everything
+from clipedit.losses import VGGFeatures
+from clipedit.optim import OptimResult, RunOptions, optimize, seed_everything
 from clipedit.styleclip.identity import IdentityLoss
 from clipedit.styleclip.loaders import load_generator
 from clipedit.styleclip.stylegan2 import Generator, to_unit
@@ -101,11 +103,7 @@ def styleclip_edit(
     noise_mode: str = "const",
     device: str | torch.device | None = None,
     guide: CLIPGuide | None = None,
-    callback=None,
-    callback_every: int = 10,
-    keep_snapshots: bool = False,
-    progress: bool = True,
-    stop=None,
+    **control: Unpack[RunOptions],
 ) -> LatentEdit:
     """Edit a StyleGAN2 latent so the image matches ``prompt`` (StyleCLIP latent optimisation).
 
@@ -156,7 +154,7 @@ def styleclip_edit(
         out = guide(to_unit(img))
         loss, logs = out.loss, {**out.similarities, "clip_loss": float(out.loss.detach())}
         if mode == "edit":
-            l2 = ((w - start) ** 2).sum()
+            l2 = ((w - start) ** 2).flatten(1).sum(1).mean()  # per latent, averaged like the CLIP term
             loss = loss + l2_lambda * l2
             logs["l2"] = float(l2.detach())
             if ident is not None:
@@ -168,9 +166,7 @@ def styleclip_edit(
     def render():
         return to_unit(G.synthesis(w, noise_mode=noise_mode))
 
-    run = optimize([w], closure, steps, lr=lr, schedule="warmup_cosine", render=render, callback=callback,
-                   callback_every=callback_every, keep_snapshots=keep_snapshots, progress=progress, desc="styleclip",
-                   stop=stop)
+    run = optimize([w], closure, steps, lr=lr, schedule="warmup_cosine", render=render, **control, desc="styleclip")
     return LatentEdit(run.image.detach().cpu(), to_unit(before_raw).cpu(), G.to_wplus(w.detach()).cpu(),
                       G.to_wplus(start).cpu(), run)
 
@@ -202,11 +198,7 @@ def project(
     vgg_weights: str | os.PathLike | None = "auto",
     seed: int | None = 0,
     device: str | torch.device | None = None,
-    callback=None,
-    callback_every: int = 10,
-    keep_snapshots: bool = False,
-    progress: bool = True,
-    stop=None,
+    **control: Unpack[RunOptions],
 ) -> LatentEdit:
     """Invert ``image`` into the generator: optimise a W+ latent and the noise maps to reconstruct it.
 
@@ -216,8 +208,6 @@ def project(
     spread, over the first ``noise_ramp`` of the steps) explores early; noise maps renormalised every step.
     ``image`` is resized to the generator's size. Returns a :class:`LatentEdit` (``before`` = the target).
     """
-    from clipedit.style.losses import VGGFeatures
-
     dev = select_device(device)
     seed_everything(seed)
     G = _generator(generator, dev)
@@ -257,9 +247,8 @@ def project(
     def render():
         return to_unit(G.synthesis(w, noise=noises))
 
-    run = optimize([w, *noises], closure, steps, lr=lr, schedule="warmup_cosine", render=render, callback=callback,
-                   callback_every=callback_every, keep_snapshots=keep_snapshots, progress=progress, desc="project",
-                   stop=stop, post_step=renormalise)
+    run = optimize([w, *noises], closure, steps, lr=lr, schedule="warmup_cosine", render=render, desc="project",
+                   post_step=renormalise, **control)
     return LatentEdit(run.image.detach().cpu(), target.cpu(), w.detach().cpu(), G.to_wplus(w_avg[None]).cpu(), run,
                       [n.detach().cpu() for n in noises])
 

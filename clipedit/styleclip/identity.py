@@ -15,10 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from clipedit.models.registry import ModelSpec, resolve
+from clipedit.weights import get_weights, resolve
 
-ARCFACE = ModelSpec("arcface-ir-se50", "model_ir_se50.pth", "https://drive.google.com/uc?id=1KW7bjndL3QG3sxBbZxreGHigcCCpsDgn",
-                    None, "ArcFace IR-SE50 face embedding (TreB1eN InsightFace_Pytorch; StyleCLIP's identity network)")
+#: ArcFace IR-SE50 (StyleCLIP's identity network): a row of the one weights table.
+ARCFACE = get_weights("arcface-ir-se50")
 
 
 class SEModule(nn.Module):

@@ -23,27 +23,18 @@ from pathlib import Path
 
 import torch
 
-from clipedit.models.registry import ModelSpec, ModelUnavailableError, resolve
 from clipedit.styleclip.stylegan2 import Generator, StyleGAN2Config
+from clipedit.weights import ModelUnavailableError, WeightFile, get_weights, resolve
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEMO_NAME = "clipedit/shapes-stylegan2"
 
-#: Public FFHQ checkpoints. Neither project publishes a checksum; clipedit verifies the size class on load
-#: (architecture inferred from the weights) and records the SHA-256 it saw in the cache (see README).
-GENERATORS: dict[str, ModelSpec] = {
-    "stylegan2-ffhq-config-f": ModelSpec(
-        "stylegan2-ffhq-config-f", "stylegan2-ffhq-config-f.pt",
-        "https://drive.google.com/uc?id=1EM87UquaoQmk17Q8d5kYIAHqu0dkYqdT", None,
-        "FFHQ 1024x1024 config-f, rosinality format (the StyleCLIP checkpoint)"),
-    "stylegan2-ada-ffhq": ModelSpec(
-        "stylegan2-ada-ffhq", "ffhq.pkl",
-        "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/ffhq.pkl", None,
-        "FFHQ 1024x1024, NVIDIA stylegan2-ada-pytorch pickle"),
-}
+#: Public FFHQ checkpoints: rows of the one weights table (:mod:`clipedit.weights`). Neither project publishes a
+#: checksum; clipedit checks the architecture it infers from the weights on load.
+GENERATORS: dict[str, WeightFile] = {n: get_weights(n) for n in ("stylegan2-ffhq-config-f", "stylegan2-ada-ffhq")}
 
 
-class UnsafePickleError(pickle.UnpicklingError):
+class UnsafePickleError(pickle.UnpicklingError, ValueError):
     """A pickle asked for something other than tensors, containers and NVIDIA's persistent-object records."""
 
 
@@ -208,6 +199,15 @@ def _state_from_file(path: Path) -> tuple[dict[str, torch.Tensor], torch.Tensor 
     raise ValueError(f"{path.name}: neither a rosinality checkpoint (g_ema, latent_avg) nor a generator state dict")
 
 
+def _reason(err: Exception) -> str:
+    """A short, one-line cause (torch's weights_only refusal is a page of advice: keep its first sentence)."""
+    if isinstance(err, pickle.UnpicklingError) and "Weights only load failed" in str(err):
+        return "it holds pickled Python objects, which clipedit never unpickles"
+    if isinstance(err, ValueError):  # our own readers' reasons (no G_ema record, not a dict …)
+        return str(err).splitlines()[0][:160]
+    return f"corrupt, truncated or another format; the reader said {type(err).__name__}"
+
+
 def load_generator(source: str | os.PathLike | None = None, device: str | torch.device | None = None,
                    download: bool = True) -> Generator:
     """A ready generator (eval mode, no grad) from a name, a ``.pt``/``.pkl`` path, or the bundled demo (``None``).
@@ -219,10 +219,7 @@ def load_generator(source: str | os.PathLike | None = None, device: str | torch.
 
     name = DEMO_NAME if source is None else str(source)
     if name == DEMO_NAME:
-        path = ASSETS / "shapes_stylegan2.pt"
-        if not path.is_file():
-            raise ModelUnavailableError(f"the demo generator {path} is missing; retrain it with "
-                                        "python -m clipedit.training.shapes_gan")
+        path = resolve(get_weights(DEMO_NAME))  # bundled: clipedit/assets
     elif name in GENERATORS:
         path = resolve(GENERATORS[name], download_ok=download)
     else:
@@ -231,11 +228,16 @@ def load_generator(source: str | os.PathLike | None = None, device: str | torch.
             raise FileNotFoundError(f"generator checkpoint not found: {path} (names: {[DEMO_NAME, *GENERATORS]})")
     try:
         sd, w_avg, config = _state_from_file(path)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
-        if isinstance(err, UnsafePickleError) or name not in GENERATORS:
-            raise
-        raise ModelUnavailableError(f"{path} is not a readable checkpoint ({err}); Google Drive links often need a "
-                                    f"browser: download {GENERATORS[name].url} by hand and put it at {path}") from None
+    except UnsafePickleError:
+        raise
+    except Exception as err:  # truncated, random bytes, a pickled object in a .pt, an HTML page from Google Drive
+        if name in GENERATORS:
+            raise ModelUnavailableError(f"{path} is not a readable checkpoint; Google Drive links often need a "
+                                        f"browser: download {GENERATORS[name].url} by hand and put it at {path}") from None
+        raise ValueError(f"{path} is not a StyleGAN2 checkpoint clipedit can read ({_reason(err)}): expected a "
+                         f"rosinality .pt (g_ema, latent_avg) or an NVIDIA stylegan2-ada .pkl; get one from "
+                         f"`clipedit models` ({', '.join(GENERATORS)}) or train the demo with "
+                         "python -m clipedit.training.shapes_gan") from None
     cfg = StyleGAN2Config(**{**config, "channels": tuple(map(tuple, config["channels"])) if config.get("channels") else None}) \
         if config else infer_config(sd)
     G = Generator(cfg)

@@ -7,6 +7,12 @@ here they are ordinary tensor ops (:func:`upfirdn2d`, :func:`fused_leaky_relu`) 
 
 Shapes: ``z`` and ``w`` are ``(B, style_dim)``; W+ latents are ``(B, n_latent, style_dim)`` with
 ``n_latent = 2 * log2(size) - 2``; images are ``(B, 3, size, size)``, roughly in ``[-1, 1]``.
+
+>>> G = Generator(StyleGAN2Config(size=16, style_dim=32, n_mlp=2, channels=((4, 32), (8, 32), (16, 16))))
+>>> w = G.sample_w(2, seed=0)                     # (B, style_dim)
+>>> wp = G.to_wplus(w)                            # (B, n_latent, style_dim)
+>>> tuple(wp.shape), tuple(G.synthesis(wp).shape)
+((2, 6, 32), (2, 3, 16, 16))
 """
 from __future__ import annotations
 

@@ -1,0 +1,87 @@
+"""Package layout invariants: method packages never import one another, shared pieces have their own modules, the
+command line starts without importing the heavy stack, and the version lives in one place."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import clipedit
+
+PACKAGE = Path(clipedit.__file__).resolve().parent
+METHODS = ("draw", "styleclip", "style")
+
+
+def imported_modules(py: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(py.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_method_package_never_imports_another(method):
+    others = [f"clipedit.{m}" for m in METHODS if m != method]
+    for py in (PACKAGE / method).rglob("*.py"):
+        bad = [n for n in imported_modules(py) if any(n == o or n.startswith(o + ".") for o in others)]
+        assert not bad, f"{py.relative_to(PACKAGE)} imports {bad}"
+
+
+def run_python(code: str) -> str:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_drawing_and_editing_do_not_load_the_magenta_port():
+    out = run_python("import sys, clipedit.draw, clipedit.styleclip, clipedit.losses; "
+                     "print(sorted(m for m in sys.modules if m == 'clipedit.style' or m.startswith('clipedit.style.') "
+                     "or m == 'tflite'))")
+    assert out == "[]"
+
+
+def test_the_command_line_starts_without_torch():
+    out = run_python("import sys, clipedit.cli; clipedit.cli.build_parser(); print('torch' in sys.modules)")
+    assert out == "False"
+
+
+def test_version_lives_in_one_place():
+    from importlib.metadata import version
+
+    pyproject = (PACKAGE.parent / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in pyproject and "version = {attr" in pyproject
+    assert version("clipedit") == clipedit.__version__
+
+
+def test_old_import_paths_still_work():
+    from clipedit.losses import StyleLoss, VGGFeatures
+    from clipedit.params import PixelImage
+    from clipedit.pixels import PixelImage as OldPixelImage
+    from clipedit.pixels import guide_image
+    from clipedit.style.losses import StyleLoss as OldStyleLoss
+    from clipedit.style.losses import VGGFeatures as OldVGG
+    from clipedit.text_to_image import guide_image as new_guide_image
+
+    assert OldStyleLoss is StyleLoss and OldVGG is VGGFeatures and OldPixelImage is PixelImage
+    assert guide_image is new_guide_image and clipedit.guide_image is new_guide_image
+
+
+def test_every_downloadable_file_is_in_the_one_table():
+    import clipedit.models  # noqa: F401
+    from clipedit.losses.perceptual import _torchvision_weights  # noqa: F401
+    from clipedit.style.arbitrary import MAGENTA_FILES
+    from clipedit.styleclip.identity import ARCFACE
+    from clipedit.styleclip.loaders import GENERATORS
+    from clipedit.weights import WEIGHTS
+
+    for spec in [*MAGENTA_FILES.values(), ARCFACE, *GENERATORS.values()]:
+        assert WEIGHTS[spec.name] is spec
+    for name in ("ViT-B/32", "RN50", "vgg16-imagenet", "vgg19-imagenet", "open_clip:ViT-B-16-SigLIP/webli"):
+        row = WEIGHTS[name]
+        assert row.url and row.size and row.licence and row.method
+    for row in WEIGHTS.values():
+        assert row.method in ("clip", "magenta", "styleclip", "perceptual"), row
