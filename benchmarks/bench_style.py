@@ -12,7 +12,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import os
 from pathlib import Path
+
+# The checkout's ../shared holds the example images and Magenta's networks (the library only reads CLIPEDIT_DATA_DIR).
+_SHARED = Path(__file__).resolve().parents[2] / "shared"
+if _SHARED.is_dir():
+    os.environ.setdefault("CLIPEDIT_DATA_DIR", str(_SHARED))
 
 import torch
 

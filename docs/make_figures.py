@@ -12,7 +12,13 @@ and ``python -m clipedit.eval.edited --grid ...``.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# The checkout's ../shared holds the example images and Magenta's networks (the library only reads CLIPEDIT_DATA_DIR).
+_SHARED = Path(__file__).resolve().parents[2] / "shared"
+if _SHARED.is_dir():
+    os.environ.setdefault("CLIPEDIT_DATA_DIR", str(_SHARED))
 
 import torch
 import torch.nn.functional as F

@@ -21,7 +21,7 @@ def draw_runner(augment: str, n_augs: int, steps: int = 300, canvas: int = 128, 
 
     def run(prompt: str, seed: int) -> torch.Tensor:
         img = clipdraw(prompt, model="clipedit/shapes", steps=steps, canvas=canvas, num_paths=num_paths,
-                       augment=augment, n_augs=n_augs, seed=seed, progress=False, device="cpu").image
+                       augment=augment, n_augs=n_augs, seed=seed, progress=False).image
         if keep is not None:
             keep.append(img)
         return img
