@@ -138,19 +138,51 @@ def _cmd_guide(a: argparse.Namespace) -> int:
     return 0
 
 
+def _int_list(text: str, what: str) -> list[int]:
+    try:
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise UsageError(f"{what} takes style indices such as 7 or 3,19, got {text!r}") from None
+
+
+def _float_list(text: str, what: str) -> list[float]:
+    try:
+        return [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise UsageError(f"{what} takes numbers such as 0.5,0.5, got {text!r}") from None
+
+
 def _check_stylize(a: argparse.Namespace) -> None:
     from clipedit.checks import check_image_memory
 
+    if (a.style is None) == (a.multistyle is None):
+        raise UsageError("give either a style image or --multistyle INDICES (the 26-style network), not both")
+    if a.weights is not None and a.multistyle is None:
+        raise UsageError("--weights goes with --multistyle")
     _check_common(a, images=(("content", "content image"), ("style", "style image")))
     check_image_memory(a.size, "--size", a.device, bytes_per_pixel=1024)
     if not 0 <= a.strength <= 1:
         raise UsageError(f"--strength must be between 0 and 1, got {a.strength:g}")
+    if a.multistyle is not None:
+        from clipedit.style.multistyle import style_weights
+
+        weights = None if a.weights is None else _float_list(a.weights, "--weights")
+        a.style_vector = style_weights(_int_list(a.multistyle, "--multistyle"), weights)
 
 
 def _cmd_stylize(a: argparse.Namespace) -> int:
-    from clipedit.imageio import save_image
+    from clipedit.imageio import load_image, save_image
     from clipedit.style.arbitrary import load_arbitrary_style, stylize
 
+    if a.multistyle is not None:
+        from clipedit.style.multistyle import multistylize
+
+        styled = multistylize(a.content, a.style_vector, size=a.size, device=a.device)
+        content = load_image(a.content, a.size)
+        out = a.strength * styled + (1 - a.strength) * content  # strength blends with the photo, as the blog's demo
+        png = save_image(out, a.out)
+        print(f"wrote {png}")
+        return 0
     net = load_arbitrary_style(a.transfer, device=a.device)
     out = stylize(a.content, a.style, a.strength, content_size=a.size, net=net)
     png = save_image(out, a.out)
@@ -161,6 +193,8 @@ def _cmd_stylize(a: argparse.Namespace) -> int:
 def _check_style_text(a: argparse.Namespace) -> None:
     from clipedit.checks import check_image_memory
 
+    if a.space == "multistyle" and a.style is not None:
+        raise UsageError("--style picks Magenta's start style; the multistyle space starts from the uniform mix")
     _check_common(a, a.prompt, images=(("content", "content image"), ("style", "--style image")))
     check_image_memory(a.size, "--size", a.device)
 
@@ -168,6 +202,20 @@ def _check_style_text(a: argparse.Namespace) -> None:
 def _cmd_style_text(a: argparse.Namespace) -> int:
     from clipedit.imageio import save_image
     from clipedit.style.arbitrary import style_transfer_clip
+
+    if a.space == "multistyle":
+        from clipedit.style.multistyle import multistyle_clip
+
+        res = multistyle_clip(a.content, a.prompt, negatives=a.negative or None, model=a.model, steps=a.steps,
+                              n_augs=a.n_augs, content_size=a.size, seed=a.seed, device=a.device, progress=_bar(a))
+        png = save_image(res.image, a.out)
+        js = png.with_suffix(".json")
+        js.write_text(json.dumps({"prompt": a.prompt, "space": "multistyle", "weights": res.weights.tolist(),
+                                  "top": res.top(5), "model": [m.name for m in res.guide.models], "steps": a.steps,
+                                  "steps_run": res.run.steps_run, "stopped": res.run.stopped, "seed": a.seed,
+                                  "loss": res.run.series("loss")}, indent=1))
+        print(f"wrote {png} and {js} (strongest styles: {res.top(3)})")
+        return 0
 
     res = style_transfer_clip(a.content, a.prompt, a.style, negatives=a.negative or None, model=a.model,
                               steps=a.steps, lr=a.lr, l2_weight=a.l2, n_augs=a.n_augs, content_size=a.size,
@@ -318,11 +366,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("stylize", help="arbitrary style transfer (Magenta): content in the style of an image")
     st.add_argument("content", help="content image")
-    st.add_argument("style", help="style image")
+    st.add_argument("style", nargs="?", default=None, help="style image (Magenta's arbitrary network)")
     common_options(st, steps=0, out="stylized.png")
     st.add_argument("--strength", type=finite_float, default=1.0, help="0 = content, 1 = full style (default 1)")
     st.add_argument("--size", type=positive_int, default=384, help="content shorter side (default 384)")
     st.add_argument("--transfer", choices=["fp16", "int8"], default="fp16", help="transfer network weights")
+    st.add_argument("--multistyle", default=None, metavar="INDICES",
+                    help="the 26-style network instead of a style image: one index (7) or several (3,19), 0-25; "
+                         "needs pip install 'clipedit[styles]'")
+    st.add_argument("--weights", default=None, help="mixing weights for --multistyle indices, e.g. 0.5,0.5")
     SUBCOMMANDS["stylize"], CHECKS["stylize"] = _cmd_stylize, _check_stylize
 
     sx = sub.add_parser("style-text", help="StyleTransferCLIP: restyle an image from a text description")
@@ -330,6 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     sx.add_argument("prompt", help='the style in words, e.g. "a mosaic of blue and green glass"')
     common_options(sx, steps=100, out="style_text.png")
     sx.add_argument("--style", default=None, help="start style image (default: the content's own style)")
+    sx.add_argument("--space", choices=["magenta", "multistyle"], default="magenta",
+                    help="optimise Magenta's 100-d style embedding (default) or the 26-style network's mixture weights")
     sx.add_argument("--negative", action="append", help="a prompt to avoid (repeatable)")
     sx.add_argument("--lr", type=positive, default=0.05)
     sx.add_argument("--l2", type=non_negative, default=0.0, help="weight of ||E - E0||^2 (stay near the start style)")
