@@ -1,4 +1,4 @@
-"""Benchmark: StyleTransferCLIP steps and arbitrary stylisation (Magenta networks from ../shared).
+"""Benchmark: StyleTransferCLIP steps, arbitrary stylisation (Magenta networks from ../shared) and the 26-style network.
 
 * ms per StyleTransferCLIP step (T(C, E) -> 8 affine+jitter views -> CLIP forward -> backward to E -> Adam)
   at content 256 and 384, with a ViT-B/32-shaped CLIP (random init) and with the offline guide;
@@ -63,6 +63,19 @@ def main() -> None:
             with torch.no_grad():
                 ms = timed(lambda: net(c, net.embed(style)), a.repeats, dev)
             print(f"| {dev} | arbitrary stylisation (SP + T) | {size} | {ms:.0f} | - |", flush=True)
+        try:
+            from clipedit.style.multistyle import load_multistyle, style_weights
+
+            multi = load_multistyle(dev)
+        except ImportError as err:  # the styles extra is optional
+            print(f"(26-style network skipped: {err})")
+            continue
+        wts = style_weights([3, 19], [0.5, 0.5]).to(dev)
+        for size in (256, 512, 1024):
+            c = torch.rand(1, 3, size, size, device=dev)
+            with torch.no_grad():
+                ms = timed(lambda: multi(c, wts), a.repeats, dev)
+            print(f"| {dev} | 26-style network (Dumoulin), a 2-style mix | {size} | {ms:.0f} | - |", flush=True)
 
 
 if __name__ == "__main__":

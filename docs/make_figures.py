@@ -101,11 +101,26 @@ def stylegan_samples() -> None:
                padding=2, pad_value=1.0)
 
 
+def multistyle_sheet() -> None:
+    """The 26 styles of Dumoulin's network on one photo, labelled with their indices (needs clipedit[styles])."""
+    from clipedit.style.multistyle import NUM_STYLES, multistylize
+
+    photo = load_image(example_image("content", "tubingen"), 192)
+    left = (photo.shape[-1] - 192) // 2
+    photo = photo[..., :192, left:left + 192]  # a centred square, so the tiles are not squashed
+    tiles = [photo] + [multistylize(photo, i, size=None) for i in range(NUM_STYLES)]
+    labels = ["photo"] + [str(i) for i in range(NUM_STYLES)]
+    rows = [tiles[i:i + 9] for i in range(0, len(tiles), 9)]
+    names = [labels[i:i + 9] for i in range(0, len(labels), 9)]
+    tile(rows, names, size=150).save(OUT / "multistyle_sheet.jpg", quality=88)
+
+
 if __name__ == "__main__":
     import sys
 
     which = sys.argv[1:] or ["style", "guided", "stylegan"]  # "styleclipdraw" too: ~10 min on 2 CPU cores
-    jobs = {"style": style_grid, "guided": guided_grid, "styleclipdraw": styleclipdraw_grid, "stylegan": stylegan_samples}
+    jobs = {"style": style_grid, "guided": guided_grid, "styleclipdraw": styleclipdraw_grid, "stylegan": stylegan_samples,
+            "multistyle": multistyle_sheet}
     for name in which:
         jobs[name]()
         print("done", name)
