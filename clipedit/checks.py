@@ -3,9 +3,10 @@
 The CLI calls these first, so a bad ``--out``, ``--device`` or ``--size`` is refused in well under a second
 instead of after a whole optimisation run.
 
->>> check_device("cpu").type
-'cpu'
->>> check_device("nonsense")  # doctest: +ELLIPSIS
+Devices are checked by :func:`clipedit.device.select_device` itself (one line that lists the devices here):
+
+>>> from clipedit.device import select_device
+>>> select_device("nonsense")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
 ValueError: unknown device 'nonsense': use cpu, cuda, cuda:N or mps (available here: cpu...)
@@ -39,17 +40,6 @@ def available_devices() -> list[str]:
     if mps is not None and mps.is_available():
         out.append("mps")
     return out
-
-
-def check_device(device: str | torch.device | None) -> torch.device:
-    """Parse and check a device name; ``None`` picks the best available (see :func:`clipedit.device.select_device`).
-
-    Raises:
-        ValueError: not a device name, or a device this machine does not have; the message lists those it has.
-    """
-    from clipedit.device import select_device
-
-    return select_device(device)
 
 
 def _memory_limit(device: torch.device) -> tuple[int, str]:

@@ -98,7 +98,8 @@ def _bar(a: argparse.Namespace) -> bool | None:
 
 def _check_common(a: argparse.Namespace, prompt: str | None = None, images: tuple[tuple[str, str], ...] = ()) -> None:
     """What every subcommand checks first: the prompt, input images, the output path and the device."""
-    from clipedit.checks import check_device, check_image_file, check_output
+    from clipedit.checks import check_image_file, check_output
+    from clipedit.device import select_device
 
     if prompt is not None and not prompt.strip():
         raise UsageError("the prompt is empty: describe what you want, e.g. \"a red circle\"")
@@ -107,7 +108,7 @@ def _check_common(a: argparse.Namespace, prompt: str | None = None, images: tupl
         if value:
             check_image_file(value, label)
     check_output(a.out)
-    check_device(a.device)
+    select_device(a.device)
 
 
 def _check_guide(a: argparse.Namespace) -> None:
@@ -177,8 +178,8 @@ def _cmd_stylize(a: argparse.Namespace) -> int:
     if a.multistyle is not None:
         from clipedit.style.multistyle import multistylize
 
-        styled = multistylize(a.content, a.style_vector, size=a.size, device=a.device)
         content = load_image(a.content, a.size)
+        styled = multistylize(content, a.style_vector, size=None, device=a.device)
         out = a.strength * styled + (1 - a.strength) * content  # strength blends with the photo, as the blog's demo
         png = save_image(out, a.out)
         print(f"wrote {png}")
@@ -274,11 +275,13 @@ def _cmd_draw(a: argparse.Namespace) -> int:
 
 def _check_edit(a: argparse.Namespace) -> None:
     _check_common(a, a.prompt)
-    for opt in ("generator", "latent"):
-        value = getattr(a, opt)
-        if value and (value.endswith((".pt", ".pkl", ".pth")) or "/" in value and not value.startswith("clipedit/")) \
-                and not Path(value).expanduser().is_file():
-            raise UsageError(f"--{opt} file not found: {value}")
+    from clipedit.weights import WEIGHTS
+
+    # A generator is a row of the weights table or a file; a latent is always a file.
+    if a.generator and a.generator not in WEIGHTS and not Path(a.generator).expanduser().is_file():
+        raise UsageError(f"--generator file not found: {a.generator} (names: `clipedit models`)")
+    if a.latent and not Path(a.latent).expanduser().is_file():
+        raise UsageError(f"--latent file not found: {a.latent}")
 
 
 def _cmd_edit(a: argparse.Namespace) -> int:
@@ -304,8 +307,10 @@ def _cmd_edit(a: argparse.Namespace) -> int:
 
 def _check_invert(a: argparse.Namespace) -> None:
     _check_common(a, images=(("image", "image"),))
-    if a.generator and a.generator.endswith((".pt", ".pkl", ".pth")) and not Path(a.generator).expanduser().is_file():
-        raise UsageError(f"--generator file not found: {a.generator}")
+    from clipedit.weights import WEIGHTS
+
+    if a.generator and a.generator not in WEIGHTS and not Path(a.generator).expanduser().is_file():
+        raise UsageError(f"--generator file not found: {a.generator} (names: `clipedit models`)")
 
 
 def _cmd_invert(a: argparse.Namespace) -> int:

@@ -56,6 +56,9 @@ def one_line_exit_2(rc, err, seconds, *words):
     (["guide", "   "], ["empty"]),
     (["stylize", "{tmp}/missing.jpg", "{tmp}/missing2.jpg"], ["not found"]),
     (["edit", "a blue circle", "--generator", "{tmp}/missing.pt"], ["not found"]),
+    (["edit", "a blue circle", "--generator", "stylegan2-ffhq-typo"], ["--generator file not found", "clipedit models"]),
+    (["edit", "a blue circle", "--latent", "{tmp}/missing.pt"], ["--latent file not found"]),
+    (["invert", "{tmp}/missing.png"], ["not found"]),
 ])
 def test_refused_before_any_work(args, words, tmp_path, capsys, no_work):
     args = [x.replace("{tmp}", str(tmp_path)) for x in args]
