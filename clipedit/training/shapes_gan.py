@@ -18,7 +18,6 @@ import argparse
 import copy
 import math
 import random
-import time
 from pathlib import Path
 
 import torch
@@ -99,63 +98,62 @@ def save(G_ema: Generator, out: Path, meta: dict) -> None:
 
 
 def train(minutes: float = 35.0, batch: int = 32, seed: int = 0, out: Path = ASSET, r1_gamma: float = 1.0,
-          log_every: int = 200, state: Path | None = None, resume: bool = False) -> Generator:
-    """Train for ``minutes`` (wall clock). ``state``: where the full training state (G, D, EMA, optimisers) is
-    kept so ``resume=True`` continues a run."""
-    torch.manual_seed(seed)
-    random.seed(seed)
-    data_g = torch.Generator().manual_seed(seed + 1)
+          log_every: int = 200, state: Path | None = None, resume: bool = False, steps: int | None = None,
+          progress: bool | None = None) -> Generator:
+    """Train for ``minutes`` (wall clock, over all resumes) or ``steps``, on the shared loop
+    (:func:`clipedit.training.loop.train_loop`). ``state``: the training-state folder (G, D, EMA, optimisers, RNGs)
+    so ``resume=True`` continues a run; the EMA generator is written to ``out`` every ``log_every`` steps."""
+    from clipedit.training.loop import LoopConfig, TrainState, train_loop
+
     G, D = Generator(DEMO_CONFIG), Discriminator()
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     g_opt = torch.optim.Adam(G.parameters(), lr=0.002, betas=(0.0, 0.99))
     d_opt = torch.optim.Adam(D.parameters(), lr=0.002, betas=(0.0, 0.99))
     ema_beta = 0.5 ** (batch / 10_000)  # EMA half-life of 10k images
-    t0, step, log, done_minutes = time.time(), 0, [], 0.0
-    if resume and state is not None and state.is_file():
-        st = torch.load(state, map_location="cpu", weights_only=True)
-        for mod, key in ((G, "G"), (D, "D"), (G_ema, "G_ema"), (g_opt, "g_opt"), (d_opt, "d_opt")):
-            mod.load_state_dict(st[key])
-        step, log, done_minutes = st["step"], st["log"], st["minutes"]
-        data_g.manual_seed(seed + 1 + step)
-        print(f"resumed at step {step} ({done_minutes:.1f} min)")
-    while time.time() - t0 < minutes * 60:
+
+    def step(st: TrainState) -> dict[str, float]:
+        if st.accelerator.num_processes > 1:
+            # G is driven through synthesis(W+), not forward(), so a data-parallel wrapper would not sync its gradients.
+            raise RuntimeError("the demo GAN trainer runs in one process (no `accelerate launch` across devices)")
+        D_, g_raw = st.modules["D"], st.unwrap("G")
         # discriminator
-        real = real_batch(batch, data_g)
+        real = real_batch(batch, st.generators["data"]).to(st.device)
         with torch.no_grad():
-            fake = G.synthesis(make_latents(G, batch), noise_mode="random")
-        d_loss = F.softplus(D(translate(fake))).mean() + F.softplus(-D(translate(real))).mean()
-        d_opt.zero_grad(set_to_none=True)
-        d_loss.backward()
-        d_opt.step()
-        if step % 16 == 0:  # lazy R1
+            fake = g_raw.synthesis(make_latents(g_raw, batch), noise_mode="random")
+        d_loss = F.softplus(D_(translate(fake))).mean() + F.softplus(-D_(translate(real))).mean()
+        d_opt_, g_opt_ = st.optimizers["d_opt"], st.optimizers["g_opt"]
+        d_opt_.zero_grad(set_to_none=True)
+        st.backward(d_loss)
+        d_opt_.step()
+        if st.step % 16 == 0:  # lazy R1
             real.requires_grad_(True)
-            (grad,) = torch.autograd.grad(D(real).sum(), real, create_graph=True)
+            (grad,) = torch.autograd.grad(D_(real).sum(), real, create_graph=True)
             r1 = grad.pow(2).sum([1, 2, 3]).mean()
-            d_opt.zero_grad(set_to_none=True)
-            (r1_gamma / 2 * r1 * 16).backward()
-            d_opt.step()
+            d_opt_.zero_grad(set_to_none=True)
+            st.backward(r1_gamma / 2 * r1 * 16)
+            d_opt_.step()
         # generator
-        fake = G.synthesis(make_latents(G, batch), noise_mode="random")
-        g_loss = F.softplus(-D(translate(fake))).mean()
-        g_opt.zero_grad(set_to_none=True)
-        g_loss.backward()
-        g_opt.step()
+        fake = g_raw.synthesis(make_latents(g_raw, batch), noise_mode="random")
+        g_loss = F.softplus(-D_(translate(fake))).mean()
+        g_opt_.zero_grad(set_to_none=True)
+        st.backward(g_loss)
+        g_opt_.step()
         with torch.no_grad():
-            for pe, p in zip(G_ema.parameters(), G.parameters()):
+            for pe, p in zip(G_ema.parameters(), g_raw.parameters()):
                 pe.lerp_(p, 1 - ema_beta)
-            for be, b_ in zip(G_ema.buffers(), G.buffers()):
+            for be, b_ in zip(G_ema.buffers(), g_raw.buffers()):
                 be.copy_(b_)
-        step += 1
-        if step % log_every == 0 or time.time() - t0 >= minutes * 60:
-            row = {"step": step, "minutes": done_minutes + (time.time() - t0) / 60, "d_loss": float(d_loss.detach()),
-                   "g_loss": float(g_loss.detach())}
-            log.append(row)
-            print(row, flush=True)
-            save(G_ema, out, {"steps": step, "minutes": row["minutes"], "log": log, "batch": batch})
-            if state is not None:
-                torch.save({"G": G.state_dict(), "D": D.state_dict(), "G_ema": G_ema.state_dict(), "g_opt": g_opt.state_dict(),
-                            "d_opt": d_opt.state_dict(), "step": step, "log": log, "minutes": row["minutes"]}, state)
-    print(f"wrote {out} after {step} steps ({done_minutes + (time.time() - t0) / 60:.1f} min in all)")
+        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+
+    def checkpoint(st: TrainState) -> None:
+        save(G_ema, out, {"steps": st.step, "minutes": round(st.seconds / 60, 2), "log": st.log, "batch": batch})
+
+    cfg = LoopConfig(steps=steps, minutes=minutes if steps is None else None, seed=seed, state_dir=state,
+                     resume=resume, checkpoint_every=log_every, log_every=log_every, progress=progress)
+    st = train_loop(step, {"G": G, "D": D}, {"g_opt": g_opt, "d_opt": d_opt}, cfg,
+                    generators={"data": torch.Generator()}, on_checkpoint=checkpoint, desc="shapes GAN",
+                    extra_state={"G_ema": G_ema})
+    print(f"wrote {out} after {st.step} steps ({st.seconds / 60:.1f} min in all)")
     return G_ema
 
 
@@ -165,10 +163,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=ASSET)
-    p.add_argument("--state", type=Path, default=Path("/tmp/shapes_gan.train.pt"), help="full training state (resume)")
+    p.add_argument("--steps", type=int, default=None, help="a step budget instead of --minutes")
+    p.add_argument("--state", type=Path, default=Path("/tmp/shapes_gan.state"), help="training-state folder (resume)")
     p.add_argument("--resume", action="store_true", help="continue from --state")
     a = p.parse_args(argv)
-    train(a.minutes, a.batch, a.seed, a.out, state=a.state, resume=a.resume)
+    train(a.minutes, a.batch, a.seed, a.out, state=a.state, resume=a.resume, steps=a.steps)
 
 
 if __name__ == "__main__":

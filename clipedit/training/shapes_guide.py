@@ -23,7 +23,6 @@ import argparse
 import math
 import random
 import re
-import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -121,10 +120,14 @@ def save_guide(model: ClipModel, path: Path, meta: dict) -> None:
 
 def train(minutes: float, out: Path, batch: int = 256, lr: float = 1e-3, adv_eps: float = 8 / 255,
           seed: int = 0, eval_every: int = 200, max_steps: int | None = None, init: Path | None = None,
-          n_distractors: int = 0, warmup: int = 100) -> ClipModel:
-    torch.manual_seed(seed)
-    rng = random.Random(seed)
-    gen = torch.Generator().manual_seed(seed)
+          n_distractors: int = 0, warmup: int = 100, state_dir: Path | None = None,
+          progress: bool | None = None) -> ClipModel:
+    """Train on the shared loop (:func:`clipedit.training.loop.train_loop`): ``minutes`` of wall clock (or
+    ``max_steps``), a held-out zero-shot evaluation and a checkpoint every ``eval_every`` steps, resumable from
+    ``state_dir``."""
+    from clipedit.training.loop import LoopConfig, TrainState, train_loop
+
+    rng = random.Random()
     net = build_clip(GUIDE_CONFIG)
     used_rows = torch.zeros(GUIDE_CONFIG.vocab_size, dtype=torch.bool)
     if init is not None:  # continue from a checkpoint (e.g. a second phase with distractors)
@@ -139,17 +142,17 @@ def train(minutes: float, out: Path, batch: int = 256, lr: float = 1e-3, adv_eps
     mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
     budget = minutes * 60
-    t0 = time.time()
-    step = 0
-    log = []
-    while True:
-        elapsed = time.time() - t0
-        if (max_steps is not None and step >= max_steps) or (max_steps is None and elapsed > budget):
-            break
-        progress = min(1.0, (elapsed / budget) if max_steps is None else step / max_steps)
-        warm = min(1.0, (step + 1) / warmup)
+    log: list[dict] = []
+
+    def step(state: TrainState) -> dict[str, float]:
+        if state.accelerator.num_processes > 1:
+            # The towers are called through encode_image/encode_text, not forward(): DDP would not sync gradients.
+            raise RuntimeError("the offline-guide trainer runs in one process (no `accelerate launch` across devices)")
+        gen = state.generators["data"]
+        progress_ = min(1.0, (state.seconds / budget) if max_steps is None else state.step / max_steps)
+        warm = min(1.0, (state.step + 1) / warmup)
         for g in opt.param_groups:
-            g["lr"] = lr * warm * 0.5 * (1 + math.cos(math.pi * progress))
+            g["lr"] = lr * warm * 0.5 * (1 + math.cos(math.pi * progress_))
         b = sample_batch(batch, 64, gen, rng=rng)
         with torch.no_grad():
             views = augment(b.images, 1)
@@ -176,32 +179,35 @@ def train(minutes: float, out: Path, batch: int = 256, lr: float = 1e-3, adv_eps
         text = F.normalize(net.encode_text(tokens), dim=-1)
         if adv_eps > 0:
             # FGSM with a random start (Wong et al. 2020): cheap adversarial training.
-            delta = (torch.rand_like(x) * 2 - 1) * adv_eps
+            delta = (torch.rand(x.shape, generator=gen) * 2 - 1) * adv_eps
             delta.requires_grad_(True)
             grad, = torch.autograd.grad(loss_fn((x + delta).clamp(0, 1), text.detach()), delta)
             x = (x + (delta + 1.25 * adv_eps * grad.sign()).clamp(-adv_eps, adv_eps)).clamp(0, 1).detach()
         loss = loss_fn(x, text)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        state.optimizers["opt"].zero_grad(set_to_none=True)
+        state.backward(loss)
+        state.optimizers["opt"].step()
         with torch.no_grad():  # keep never-seen token rows at exactly zero (weight decay would not move them anyway)
             net.token_embedding.weight[~used_rows] = 0
-        step += 1
-        if step % 20 == 0:
-            print(f"step {step} t={time.time() - t0:.0f}s loss={loss.item():.3f} "
-                  f"scale={net.logit_scale.exp().item():.1f} lr={opt.param_groups[0]['lr']:.2e}", flush=True)
-        if step % eval_every == 0:
-            net.eval()
-            zs = zero_shot(model, HELD_OUT)
-            net.train()
-            log.append({"step": step, "time": time.time() - t0, **zs})
-            print(f"  held-out zero-shot: {zs}", flush=True)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            save_guide(model, out, {"steps": step, "log": log})
+        return {"loss": loss.item(), "scale": net.logit_scale.exp().item(), "lr": opt.param_groups[0]["lr"]}
+
+    def evaluate(state: TrainState) -> None:
+        net.eval()
+        zs = zero_shot(model, HELD_OUT)
+        net.train()
+        log.append({"step": state.step, "time": state.seconds, **zs})
+        print(f"  held-out zero-shot: {zs}", flush=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save_guide(model, out, {"steps": state.step, "log": log})
+
+    cfg = LoopConfig(steps=max_steps, minutes=None if max_steps is not None else minutes, seed=seed,
+                     state_dir=state_dir, checkpoint_every=eval_every, log_every=20, progress=progress)
+    state = train_loop(step, {"net": net}, {"opt": opt}, cfg, generators={"data": torch.Generator(), "captions": rng},
+                       on_checkpoint=evaluate, desc="shapes guide")
     net.eval().requires_grad_(False)
     held = zero_shot(model, HELD_OUT, n=1200, seed=99)
     seen = zero_shot(model, [(c, s) for c in COLOUR_NAMES for s in SHAPES if (c, s) not in HELD_OUT], n=1200, seed=98)
-    meta = {"steps": step, "seconds": time.time() - t0, "batch": batch, "adv_eps": adv_eps, "init": str(init),
+    meta = {"steps": state.step, "seconds": state.seconds, "batch": batch, "adv_eps": adv_eps, "init": str(init),
             "n_distractors": n_distractors,
             "held_out_zero_shot": held, "seen_zero_shot": seen, "log": log}
     print("final held-out:", held, "seen:", seen, flush=True)
@@ -223,8 +229,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--init", type=Path, default=None, help="continue from this checkpoint")
     p.add_argument("--distractors", type=int, default=0, help="distractor images per batch (extra negatives)")
     p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--state", type=Path, default=None, help="training-state folder (checkpoints; resume)")
     a = p.parse_args(argv)
-    train(a.minutes, a.out, a.batch, a.lr, a.adv_eps, a.seed, a.eval_every, a.steps, a.init, a.distractors, a.warmup)
+    train(a.minutes, a.out, a.batch, a.lr, a.adv_eps, a.seed, a.eval_every, a.steps, a.init, a.distractors, a.warmup,
+          a.state)
 
 
 if __name__ == "__main__":

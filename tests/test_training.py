@@ -1,0 +1,112 @@
+"""The shared training loop: budgets, exact resume (a run stopped and resumed equals a run straight through), and
+every trainer running on it for a few steps."""
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from clipedit.data.paths import find_data
+from clipedit.training.loop import LoopConfig, train_loop
+
+
+def _problem(seed: int = 123):
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Dropout(0.3), torch.nn.Linear(16, 1))
+    opt = torch.optim.Adam(net.parameters(), lr=0.01)
+    py = random.Random()
+
+    def step(state):
+        x = torch.randn(8, 4, generator=state.generators["data"]) * state.generators["py"].uniform(0.5, 2)
+        loss = (state.modules["net"](x) - x.sum(1, keepdim=True)).pow(2).mean()  # dropout draws torch's global RNG
+        opt.zero_grad()
+        state.backward(loss)
+        opt.step()
+        return {"loss": loss.item()}
+
+    return net, opt, step, {"data": torch.Generator(), "py": py}
+
+
+def _run(steps, state_dir=None, **kw):
+    net, opt, step, gens = _problem()
+    st = train_loop(step, {"net": net}, {"opt": opt},
+                    LoopConfig(steps=steps, seed=3, progress=False, state_dir=state_dir, log_every=2, **kw),
+                    generators=gens)
+    return st, torch.cat([p.detach().flatten() for p in net.parameters()])
+
+
+def test_a_resumed_run_equals_one_straight_through(tmp_path):
+    straight, w_straight = _run(9)
+    first, _ = _run(4, tmp_path, checkpoint_every=3)
+    assert first.step == 4 and (tmp_path / "custom_checkpoint_0.pkl").is_file()
+    resumed, w_resumed = _run(9, tmp_path)
+    assert resumed.step == 9 and resumed.stopped == "steps"
+    assert torch.equal(w_straight, w_resumed)  # weights, optimiser, torch/Python RNGs and data generators restored
+    assert [r["loss"] for r in resumed.log if r["step"] in (6, 8)] == [r["loss"] for r in straight.log if r["step"] in (6, 8)]
+
+
+def test_budgets():
+    st, _ = _run(None, minutes=0.0)
+    assert st.step == 0 and st.stopped == "time"
+    with pytest.raises(ValueError, match="budget"):
+        LoopConfig()
+    with pytest.raises(ValueError):
+        LoopConfig(steps=-1)
+
+
+def test_checkpoint_hook_and_interrupt_save_state(tmp_path):
+    net, opt, step, gens = _problem()
+    seen = []
+
+    def step_or_stop(state):
+        if state.step == 5:
+            raise KeyboardInterrupt
+        return step(state)
+
+    st = train_loop(step_or_stop, {"net": net}, {"opt": opt},
+                    LoopConfig(steps=10, progress=False, state_dir=tmp_path, checkpoint_every=2),
+                    generators=gens, on_checkpoint=lambda s: seen.append(s.step))
+    assert st.stopped == "interrupt" and st.step == 5
+    assert seen == [2, 4, 5]  # every checkpoint, and one on the interrupt
+
+
+def test_shapes_gan_trainer_resumes_on_the_loop(tmp_path):
+    from clipedit.styleclip.loaders import load_generator
+    from clipedit.training.shapes_gan import train
+
+    out = tmp_path / "g.pt"
+    train(batch=4, out=out, state=tmp_path / "s", steps=2, log_every=2, progress=False)
+    train(batch=4, out=out, state=tmp_path / "s", resume=True, steps=3, log_every=2, progress=False)
+    ck = torch.load(out, map_location="cpu", weights_only=True)
+    assert ck["meta"]["steps"] == 3
+    g = load_generator(str(out), device="cpu")
+    assert g.config.size == 32
+
+
+def test_shapes_guide_trainer_runs_on_the_loop(tmp_path):
+    from clipedit.models import load_clip
+    from clipedit.training.shapes_guide import train
+
+    out = tmp_path / "guide.pt"
+    train(1.0, out, batch=8, max_steps=2, eval_every=2, warmup=1, progress=False)
+    ck = torch.load(out, map_location="cpu", weights_only=True)
+    assert ck["meta"]["steps"] == 2
+    model = load_clip(str(out), device="cpu")
+    assert model.encode_text(model.tokenize(["a red circle"])).shape == (1, 128)
+
+
+@pytest.mark.skipif(find_data("weights/magenta-arbitrary-stylization") is None,
+                    reason="needs Magenta's predictor (the loss network) in ../shared (CLIPEDIT_DATA_DIR)")
+def test_adjustable_trainer_resumes_and_writes_a_loadable_network(tmp_path):
+    from clipedit.style.adjustable import AdjustableStyleNet
+    from clipedit.training.adjustable_style import train
+
+    out = tmp_path / "adj.pt"
+    train(out=out, steps=2, batch=2, size=64, state_dir=tmp_path / "s", progress=False)
+    train(out=out, steps=3, batch=2, size=64, state_dir=tmp_path / "s", progress=False)
+    net = AdjustableStyleNet.load(out)
+    assert net.meta["steps"] == 3 and net.meta["fixed"] is None and len(net.meta["base"]) == 5
+    fixed = tmp_path / "fixed.pt"
+    train(out=fixed, steps=1, batch=2, size=64, fixed=[1, 10, 10, 10, 10], progress=False)
+    assert AdjustableStyleNet.load(fixed).meta["fixed"] == [1, 10, 10, 10, 10]
