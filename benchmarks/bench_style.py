@@ -63,20 +63,33 @@ def main() -> None:
             with torch.no_grad():
                 ms = timed(lambda: net(c, net.embed(style)), a.repeats, dev)
             print(f"| {dev} | arbitrary stylisation (SP + T) | {size} | {ms:.0f} | - |", flush=True)
-        try:
-            from clipedit.style.multistyle import load_multistyle, style_weights
+        feed_forward(net, dev, a.repeats)
 
-            multi = load_multistyle(dev)
-        except ImportError as err:  # the styles extra is optional
-            print(f"(26-style network skipped: {err})")
-            continue
-        wts = style_weights([3, 19], [0.5, 0.5]).to(dev)
-        for size in (256, 512, 1024):
-            c = torch.rand(1, 3, size, size, device=dev)
+
+def feed_forward(net, dev: str, repeats: int) -> None:
+    """One forward pass of each feed-forward network, as a ratio to Magenta's transfer network T at the same size."""
+    from clipedit.style.adjustable import load_adjustable, loss_weights
+
+    nets = {"Magenta T (E given)": lambda c, e=net.embed(torch.rand(1, 3, 256, 256, device=dev)): net(c, e)}
+    adj = load_adjustable(device=dev)
+    lam = loss_weights(1.0, 3.0).to(dev)
+    nets["adjustable (loss-conditional)"] = lambda c: adj(c, lam)
+    try:
+        from clipedit.style.multistyle import load_multistyle, style_weights
+
+        multi, wts = load_multistyle(dev), style_weights([3, 19], [0.5, 0.5]).to(dev)
+        nets["26-style network, a 2-style mix"] = lambda c: multi(c, wts)
+    except ImportError as err:  # the styles extra is optional
+        print(f"(26-style network skipped: {err})")
+    print("\n| device | feed-forward network | size | ms per image | vs Magenta T |\n|---|---|---|---|---|")
+    for size in (256, 512, 1024):
+        c = torch.rand(1, 3, size, size, device=dev)
+        base = None
+        for name, f in nets.items():
             with torch.no_grad():
-                ms = timed(lambda: multi(c, wts), a.repeats, dev)
-            print(f"| {dev} | 26-style network (Dumoulin), a 2-style mix | {size} | {ms:.0f} | - |", flush=True)
-
+                ms = timed(lambda: f(c), repeats, dev)
+            base = base or ms
+            print(f"| {dev} | {name} | {size} | {ms:.0f} | {ms / base:.2f}x |", flush=True)
 
 if __name__ == "__main__":
     main()

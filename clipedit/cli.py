@@ -234,6 +234,47 @@ def _cmd_style_text(a: argparse.Namespace) -> int:
     return 0
 
 
+def _check_adjust(a: argparse.Namespace) -> None:
+    from clipedit.checks import check_image_file, check_image_memory, check_output
+    from clipedit.device import select_device
+    from clipedit.style.adjustable import LAMBDA_MAX, LAMBDA_MIN, N_STYLE_LAYERS, loss_weights
+
+    check_image_file(a.content, "content image")
+    layers = None if a.layer_weights is None else _float_list(a.layer_weights, "--layer-weights")
+    if layers is not None and len(layers) != N_STYLE_LAYERS:
+        raise UsageError(f"--layer-weights takes {N_STYLE_LAYERS} numbers (shallow to deep), got {len(layers)}")
+    try:
+        lam = loss_weights(a.content_weight, a.style_weight, layers)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if not (lam.min() >= LAMBDA_MIN - 1e-9 and lam.max() <= LAMBDA_MAX + 1e-9):
+        raise UsageError(f"every weight (content, and style x layer) must lie in [{LAMBDA_MIN:g}, {LAMBDA_MAX:g}], the "
+                         f"range the network was trained on; got {[round(v, 4) for v in lam.tolist()]}")
+    a.lam = layers
+    if a.style.endswith(".pt"):
+        if not Path(a.style).is_file():
+            raise UsageError(f"adjustable style checkpoint not found: {a.style}")
+    else:
+        from clipedit.style.adjustable import ADJUSTABLE_STYLES
+
+        if a.style not in ADJUSTABLE_STYLES:
+            raise UsageError(f"unknown --style {a.style!r}; choose from {sorted(ADJUSTABLE_STYLES)} or give a .pt file")
+    check_output(a.out)
+    select_device(a.device)
+    check_image_memory(a.size, "--size", a.device, bytes_per_pixel=1024)
+
+
+def _cmd_adjust(a: argparse.Namespace) -> int:
+    from clipedit.imageio import save_image
+    from clipedit.style.adjustable import adjust
+
+    out = adjust(a.content, a.content_weight, a.style_weight, a.lam, style=a.style, content_size=a.size,
+                 device=a.device)
+    png = save_image(out, a.out)
+    print(f"wrote {png}")
+    return 0
+
+
 def _check_draw(a: argparse.Namespace) -> None:
     from clipedit.checks import RENDER_BYTES_PER_PIXEL, check_image_memory
 
@@ -395,6 +436,20 @@ def build_parser() -> argparse.ArgumentParser:
     sx.add_argument("--n-augs", type=positive_int, default=8)
     sx.add_argument("--size", type=positive_int, default=256, help="content shorter side during optimisation")
     SUBCOMMANDS["style-text"], CHECKS["style-text"] = _cmd_style_text, _check_style_text
+
+    ad = sub.add_parser("adjust", help="adjustable style transfer: one network, loss weights chosen at run time")
+    ad.add_argument("content", help="content image")
+    ad.add_argument("--out", type=Path, default=Path("adjusted.png"), help="output path (default adjusted.png)")
+    ad.add_argument("--style", default="starry_night",
+                    help="bundled adjustable network (starry_night) or a checkpoint .pt (default starry_night)")
+    ad.add_argument("--content-weight", type=positive, default=1.0, help="content weight, 0.1-10 (default 1)")
+    ad.add_argument("--style-weight", type=positive, default=1.0,
+                    help="style weight, 0.1-10, multiplies every layer weight (default 1)")
+    ad.add_argument("--layer-weights", default=None, metavar="A,B,C,D",
+                    help="per style layer weights, shallow (colour, fine texture) to deep (larger motifs) (default 1)")
+    ad.add_argument("--size", type=positive_int, default=384, help="content shorter side (default 384)")
+    ad.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available)")
+    SUBCOMMANDS["adjust"], CHECKS["adjust"] = _cmd_adjust, _check_adjust
 
     d = sub.add_parser("draw", help="CLIPDraw: draw a text prompt with vector strokes (PNG + SVG); "
                                     "--style adds StyleCLIPDraw's style loss")

@@ -243,6 +243,10 @@ for _name, _file, _path, _sha, _size, _what in [
 register_weights(WeightFile(
     "clipedit/shapes-stylegan2", "shapes_stylegan2.pt", None, None,
     "clipedit's 32x32 demo StyleGAN2, trained on the shapes world", None, "MIT", "styleclip"))
+register_weights(WeightFile(
+    "clipedit/adjustable-starry-night", "adjustable_starry_night.pt", None, None,
+    "clipedit's loss-conditional (adjustable) style network for Starry Night, trained on Magenta's MobileNetV2",
+    None, "MIT", "style"))
 # Neither StyleGAN2 project nor the ArcFace release publishes a checksum: none is pinned (see the README).
 register_weights(WeightFile(
     "stylegan2-ffhq-config-f", "stylegan2-ffhq-config-f.pt",

@@ -172,3 +172,61 @@ class PromptPanel:
         if self._thread is not None:
             self._thread.join(timeout)
         return self.result
+
+
+class LivePanel:
+    """Sliders that re-render an image on every change: for methods whose rendering is one forward pass
+    (adjustable style transfer, style blending), so the picture follows the slider as it moves.
+
+    ``render(values) -> (1, 3, H, W)`` in [0, 1] gets ``{name: slider value}``. ``panel.set(name=value, …)``
+    changes sliders from code (scripts, tests, headless notebook runs) and re-renders once; ``panel.last_ms`` is
+    the last render time, also shown under the image.
+    """
+
+    def __init__(self, render: Callable[[dict], torch.Tensor], sliders: Mapping[str, W.Widget],
+                 size: int = 384, filename: str = "clipedit.png") -> None:
+        import time
+
+        self._time = time.perf_counter
+        self.render_fn, self.sliders, self.size, self.filename = render, dict(sliders), size, filename
+        self.image = W.Image(format="png")
+        self.status = W.HTML()
+        self.last_ms = float("nan")
+        self.result: torch.Tensor | None = None
+        self._muted = False
+        for s in self.sliders.values():
+            s.observe(self._changed, names="value")
+        self.widget = W.HBox([W.VBox(list(self.sliders.values())), W.VBox([self.image, self.status])])
+        self.update()
+
+    def values(self) -> dict[str, Any]:
+        return {k: s.value for k, s in self.sliders.items()}
+
+    def update(self) -> torch.Tensor:
+        t0 = self._time()
+        out = self.render_fn(self.values())
+        self.last_ms = (self._time() - t0) * 1000
+        self.result = out.detach().cpu()
+        self.image.value = png_bytes(self.result)
+        h, w = self.result.shape[-2:]
+        self.status.value = (f"{w}x{h} rendered in {self.last_ms:.0f} ms &nbsp; "
+                             + download_link(self.result, self.filename))
+        return self.result
+
+    def set(self, **values: Any) -> torch.Tensor:
+        self._muted = True
+        try:
+            for k, v in values.items():
+                self.sliders[k].value = v
+        finally:
+            self._muted = False
+        return self.update()
+
+    def _changed(self, _change: Any) -> None:
+        if not self._muted:
+            self.update()
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)

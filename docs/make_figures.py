@@ -115,12 +115,32 @@ def multistyle_sheet() -> None:
     tile(rows, names, size=150).save(OUT / "multistyle_sheet.jpg", quality=88)
 
 
+def adjustable_grid() -> None:
+    """The bundled adjustable network on a held-out photo: content weight (rows) x style weight (columns), then
+    shallow-only and deep-only style layers. Every tile is one forward pass of the same network."""
+    from clipedit.style.adjustable import adjust, load_adjustable
+
+    net = load_adjustable()
+    photo = load_image(example_image("content", "golden_gate"), 192)
+    left = (photo.shape[-1] - 192) // 2
+    photo = photo[..., :192, left:left + 192]
+    styles = (0.1, 0.3, 1.0, 3.0, 10.0)
+    rows, labels = [], []
+    for c in (10.0, 1.0, 0.1):
+        rows.append([photo] + [adjust(photo, c, s, net=net, content_size=None) for s in styles])
+        labels.append([f"content x{c:g}"] + [f"style x{s:g}" for s in styles])
+    layer_sets = {"shallow 10,10,.1,.1": [10, 10, 0.1, 0.1], "deep .1,.1,10,10": [0.1, 0.1, 10, 10]}
+    rows.append([photo] + [adjust(photo, layer_weights=w, net=net, content_size=None) for w in layer_sets.values()])
+    labels.append(["photo"] + list(layer_sets))
+    tile(rows, labels, size=150).save(OUT / "adjustable_grid.jpg", quality=88)
+
+
 if __name__ == "__main__":
     import sys
 
     which = sys.argv[1:] or ["style", "guided", "stylegan"]  # "styleclipdraw" too: ~10 min on 2 CPU cores
     jobs = {"style": style_grid, "guided": guided_grid, "styleclipdraw": styleclipdraw_grid, "stylegan": stylegan_samples,
-            "multistyle": multistyle_sheet}
+            "multistyle": multistyle_sheet, "adjustable": adjustable_grid}
     for name in which:
         jobs[name]()
         print("done", name)

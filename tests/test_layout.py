@@ -84,4 +84,4 @@ def test_every_downloadable_file_is_in_the_one_table():
         row = WEIGHTS[name]
         assert row.url and row.size and row.licence and row.method
     for row in WEIGHTS.values():
-        assert row.method in ("clip", "magenta", "styleclip", "perceptual"), row
+        assert row.method in ("clip", "magenta", "styleclip", "perceptual", "style"), row

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -46,13 +47,14 @@ class StyleConv(nn.Module):
     """Reflect pad -> conv (-> conditional instance norm with (γ, β) = linear(E)) -> activation."""
 
     def __init__(self, cin: int, cout: int, k: int, stride: int = 1, norm: bool = True,
-                 act: str = "relu", upsample: int = 1, eps: float = 1e-5) -> None:
+                 act: str = "relu", upsample: int = 1, eps: float = 1e-5, cond_dim: int = BOTTLENECK,
+                 film: float | None = None) -> None:
         super().__init__()
-        self.k, self.stride, self.upsample, self.act = k, stride, upsample, act
+        self.k, self.stride, self.upsample, self.act, self.film = k, stride, upsample, act, film
         self.conv = nn.Conv2d(cin, cout, k, stride)
         self.norm = ConditionalInstanceNorm2d(cout, eps) if norm else None
-        self.gamma = nn.Linear(BOTTLENECK, cout) if norm else None
-        self.beta = nn.Linear(BOTTLENECK, cout) if norm else None
+        self.gamma = nn.Linear(cond_dim, cout) if norm else None
+        self.beta = nn.Linear(cond_dim, cout) if norm else None
 
     def forward(self, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
         if self.upsample > 1:
@@ -60,7 +62,10 @@ class StyleConv(nn.Module):
         p = self.k // 2
         x = self.conv(F.pad(x, (p, p, p, p), mode="reflect"))
         if self.norm is not None:
-            x = self.norm(x, self.gamma(e), self.beta(e))
+            if self.film is None:  # Magenta: γ, β linear in the embedding
+                x = self.norm(x, self.gamma(e), self.beta(e))
+            else:  # YOTO's FiLM: γ = 1 + f·s(e), β = f·b(e), a small step away from plain instance norm
+                x = self.norm(x, 1 + self.film * self.gamma(e), self.film * self.beta(e))
         if self.act == "relu":
             return F.relu(x)
         if self.act == "sigmoid":
@@ -69,22 +74,33 @@ class StyleConv(nn.Module):
 
 
 class StyleTransformer(nn.Module):
-    """Magenta's transfer network ``T(content, E)``: ``(B, 3, H, W)`` in [0, 1], ``(B, 100)`` -> ``(B, 3, H, W)``."""
+    """Magenta's transfer network ``T(content, E)``: ``(B, 3, H, W)`` in [0, 1], ``(B, 100)`` -> ``(B, 3, H, W)``.
 
-    def __init__(self, eps: float = 1e-5) -> None:
+    The defaults are Magenta's (widths 8/16/32, 100-d ``E``, unnormalised contracting convs, ``γ, β`` linear in
+    ``E``). Other widths, a conditioning size ``cond_dim``, normalised contracting convs (``norm_contract``) and
+    FiLM-style conditioning (``film``, see :class:`StyleConv`) give the same shape of network for other
+    conditionings, e.g. the loss weights of :mod:`clipedit.style.adjustable`.
+    """
+
+    def __init__(self, eps: float = 1e-5, widths: tuple[int, int, int] = (8, 16, 32), cond_dim: int = BOTTLENECK,
+                 film: float | None = None, norm_contract: bool = False) -> None:
         super().__init__()
-        self.contract = nn.ModuleList([StyleConv(3, 8, 9, 1, norm=False), StyleConv(8, 16, 3, 2, norm=False),
-                                       StyleConv(16, 32, 3, 2, norm=False)])
+        a, b, c = widths
+        self.cond_dim = cond_dim
+        kw = {"eps": eps, "cond_dim": cond_dim, "film": film}
+        self.contract = nn.ModuleList([StyleConv(3, a, 9, 1, norm=norm_contract, **kw),
+                                       StyleConv(a, b, 3, 2, norm=norm_contract, **kw),
+                                       StyleConv(b, c, 3, 2, norm=norm_contract, **kw)])
         self.residual = nn.ModuleList([
-            nn.ModuleList([StyleConv(32, 32, 3, eps=eps), StyleConv(32, 32, 3, act="none", eps=eps)])
+            nn.ModuleList([StyleConv(c, c, 3, **kw), StyleConv(c, c, 3, act="none", **kw)])
             for _ in range(5)
         ])
-        self.expand = nn.ModuleList([StyleConv(32, 16, 3, upsample=2, eps=eps), StyleConv(16, 8, 3, upsample=2, eps=eps),
-                                     StyleConv(8, 3, 9, act="sigmoid", eps=eps)])
+        self.expand = nn.ModuleList([StyleConv(c, b, 3, upsample=2, **kw), StyleConv(b, a, 3, upsample=2, **kw),
+                                     StyleConv(a, 3, 9, act="sigmoid", **kw)])
 
     def forward(self, content: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
         h, w = content.shape[-2:]
-        e = embedding.reshape(embedding.shape[0], BOTTLENECK).to(content.dtype)
+        e = embedding.reshape(embedding.shape[0], self.cond_dim).to(content.dtype)
         x = content
         for layer in self.contract:
             x = layer(x, e)
@@ -156,6 +172,7 @@ class StylePredictor(nn.Module):
         self.steps: list[tuple] = []
         self.input = graph.inputs[0]
         self.output = graph.outputs[0]
+        self.tensor_ids = {t.name: i for i, t in enumerate(graph.tensors)}
         n = 0
         for op in graph.ops:
             if op.kind in ("QUANTIZE", "DEQUANTIZE"):  # activations stay float: identity
@@ -186,8 +203,26 @@ class StylePredictor(nn.Module):
         if x.shape[-2:] != (PREDICT_SIZE, PREDICT_SIZE):
             x = F.interpolate(x, size=(PREDICT_SIZE, PREDICT_SIZE), mode="bilinear", align_corners=False,
                               antialias=True)
-        env = {self.input: x}
+        return self._run({self.input: x}, [self.output])[self.output].flatten(1)
+
+    def activations(self, images: torch.Tensor, names: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Intermediate activations of ``images`` ``(B, 3, H, W)`` in [0, 1], at their own size (no resize), by
+        TFLite tensor name (e.g. ``"MobilenetV2/expanded_conv_2/expand/Relu6"``): ``{name: (B, C, H/s, W/s)}``.
+        The graph runs only as far as the deepest name asked for. Used as a perceptual loss network (real
+        ImageNet-trained MobileNetV2 features, so no VGG download is needed)."""
+        ids = {}
+        for n in names:
+            if n not in self.tensor_ids:
+                raise KeyError(f"no tensor {n!r} in the style predictor")
+            ids[self.tensor_ids[n]] = n
+        out = self._run({self.input: images}, list(ids))
+        return {ids[i]: out[i] for i in ids}
+
+    def _run(self, env: dict[int, torch.Tensor], wanted: list[int]) -> dict[int, torch.Tensor]:
+        todo = set(wanted)
         for st in self.steps:
+            if not todo:
+                break
             kind = st[0]
             if kind == "id":
                 env[st[2]] = env[st[1]]
@@ -202,7 +237,8 @@ class StylePredictor(nn.Module):
                 env[st[3]] = _act(env[st[1]] + env[st[2]], st[4])
             elif kind == "mean":
                 env[st[2]] = env[st[1]].mean((-2, -1), keepdim=True)
-        return env[self.output].flatten(1)
+            todo.discard(st[-1] if kind in ("id", "mean") else (st[2] if kind == "conv" else st[3]))
+        return {i: env[i] for i in wanted}
 
     @classmethod
     def from_tflite(cls, path: str | Path) -> "StylePredictor":
