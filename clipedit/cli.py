@@ -382,8 +382,10 @@ def _cmd_models(a: argparse.Namespace) -> int:
     magenta = find_data("weights/magenta-arbitrary-stylization")
     titles = {"clip": "CLIP models (--model)", "magenta": "Magenta arbitrary style (stylize, style-text)",
               "styleclip": "StyleGAN2 generators and the identity network (edit, invert)",
-              "perceptual": "VGG perceptual networks (draw --style, invert, Gatys)"}
-    for method, title in titles.items():
+              "perceptual": "VGG perceptual networks (draw --style, invert, Gatys)",
+              "style": "Style networks trained by clipedit (adjust)"}
+    for method in {w.method: None for w in weight_files()}:  # every family in the table, none left out
+        title = titles.get(method, method)
         print(f"\n{title}:")
         for w in weight_files(method):
             state = where(w, [magenta] if (method == "magenta" and magenta) else [])

