@@ -1,6 +1,7 @@
 """The shared notebook panel, driven programmatically (as nbmake and scripts do)."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from clipedit.pixels import guide_image
@@ -70,3 +71,23 @@ def test_panel_offers_extra_downloads_such_as_svg():
     assert 'download="drawing.png"' in html and 'download="drawing.svg"' in html
     b64 = html.split("data:image/svg+xml;base64,")[1].split('"')[0]
     assert base64.b64decode(b64).decode().count("<path") == 4
+
+
+def test_live_panel_rerenders_on_every_slider_change():
+    import ipywidgets as W
+
+    from clipedit.widgets import LivePanel
+
+    calls = []
+
+    def render(v):
+        calls.append(dict(v))
+        return torch.full((1, 3, 8, 8), v["level"])
+
+    panel = LivePanel(render, {"level": W.FloatSlider(value=0.2, min=0, max=1), "other": W.IntSlider(value=1)})
+    assert len(calls) == 1 and panel.image.value[:8] == b"\x89PNG\r\n\x1a\n"
+    panel.sliders["level"].value = 0.7  # a drag in Jupyter: the observer re-renders
+    assert len(calls) == 2 and float(panel.result.mean()) == pytest.approx(0.7)
+    out = panel.set(level=0.1, other=3)  # several sliders from code: one render
+    assert len(calls) == 3 and calls[-1] == {"level": 0.1, "other": 3} and float(out.mean()) == pytest.approx(0.1)
+    assert "rendered in" in panel.status.value and "data:image/png;base64," in panel.status.value
