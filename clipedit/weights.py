@@ -16,7 +16,7 @@ one download function. Model families build their networks from a path that :fun
 >>> len(spec.sha256)
 64
 >>> sorted({w.method for w in weight_files()})
-['clip', 'magenta', 'perceptual', 'styleclip']
+['clip', 'magenta', 'perceptual', 'style', 'styleclip']
 """
 from __future__ import annotations
 
