@@ -250,7 +250,7 @@ def _check_adjust(a: argparse.Namespace) -> None:
     if not (lam.min() >= LAMBDA_MIN - 1e-9 and lam.max() <= LAMBDA_MAX + 1e-9):
         raise UsageError(f"every weight (content, and style x layer) must lie in [{LAMBDA_MIN:g}, {LAMBDA_MAX:g}], the "
                          f"range the network was trained on; got {[round(v, 4) for v in lam.tolist()]}")
-    a.lam = layers
+    a.layer_list = layers
     if a.style.endswith(".pt"):
         if not Path(a.style).is_file():
             raise UsageError(f"adjustable style checkpoint not found: {a.style}")
@@ -268,7 +268,7 @@ def _cmd_adjust(a: argparse.Namespace) -> int:
     from clipedit.imageio import save_image
     from clipedit.style.adjustable import adjust
 
-    out = adjust(a.content, a.content_weight, a.style_weight, a.lam, style=a.style, content_size=a.size,
+    out = adjust(a.content, a.content_weight, a.style_weight, a.layer_list, style=a.style, content_size=a.size,
                  device=a.device)
     png = save_image(out, a.out)
     print(f"wrote {png}")

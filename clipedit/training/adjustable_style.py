@@ -108,6 +108,8 @@ def compare(conditioned: Path, fixed_nets: Sequence[Path], size: int = 256) -> l
     photos = [load_photo(n, size) for n in photo_names("held_out")]
     loss_fn = make_loss(cond.meta["style"], [load_photo(n, PHOTO_SIZE) for n in photo_names("train")],
                         cond.meta["size"], cond.meta.get("loss_net", "mobilenet"))
+    if "base" in cond.meta:  # score with the normalisation the network was trained with, not a re-calibration
+        loss_fn.base.copy_(torch.tensor(cond.meta["base"]))
     rows = []
     for path in fixed_nets:
         fixed = AdjustableStyleNet.load(path)
