@@ -10,8 +10,12 @@ Core pieces every method reuses:
 * :mod:`clipedit.params` — image parameterisations; :func:`clipedit.text_to_image.guide_image` — text to image;
 * :mod:`clipedit.losses` — perceptual and style losses (VGG, Gram, STROTSS).
 
+Shared by the generative methods: :mod:`clipedit.models.muse` (the masked generator family: VQ model, masked
+transformer, text encoder) and :mod:`clipedit.sampler` (the one masked-token sampler).
+
 Methods: :mod:`clipedit.draw` (CLIPDraw, StyleCLIPDraw, the vector renderer, SVG), :mod:`clipedit.styleclip`
-(StyleGAN2, StyleCLIP latent editing, projector), :mod:`clipedit.style` (style transfer, StyleTransferCLIP).
+(StyleGAN2, StyleCLIP latent editing, projector), :mod:`clipedit.style` (style transfer, StyleTransferCLIP),
+:mod:`clipedit.masked` (masked text-to-image generation, VQGAN+CLIP).
 A method package never imports another; shared pieces live in the modules above.
 
 The top-level names load lazily, so ``import clipedit`` (and ``clipedit --help``) is instant:
@@ -39,6 +43,7 @@ _EXPORTS = {
     "NonFiniteLossError": "clipedit.optim", "OptimResult": "clipedit.optim", "optimize": "clipedit.optim",
     "seed_everything": "clipedit.optim",
     "guide_image": "clipedit.text_to_image",
+    "generate": "clipedit.masked", "vqgan_clip": "clipedit.masked", "load_masked_generator": "clipedit.models.muse",
 }
 
 __all__ = list(_EXPORTS)

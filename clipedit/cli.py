@@ -12,6 +12,8 @@ several formats go beside it with the same stem), ``--seed``, ``--steps``,
     clipedit edit "a blue circle" --out edit.png              # StyleCLIP on the offline demo generator
     clipedit edit "a person with purple hair" --generator stylegan2-ffhq-config-f --latent latents.pt
     clipedit invert photo.jpg --generator ffhq.pkl --out inverted.png
+    clipedit generate "a blue star" --out g.png --n 4          # masked generation (offline shapes model)
+    clipedit vqgan "a yellow star" --out v.png [--init image.png]
     clipedit models
 """
 from __future__ import annotations
@@ -373,6 +375,77 @@ def _cmd_invert(a: argparse.Namespace) -> int:
     return 0
 
 
+def _upscale(images, scale: int | None, smallest: int = 128):
+    """Nearest-neighbour upscaling for saving small images (``scale None``: up to at least ``smallest`` px)."""
+    import torch.nn.functional as F
+
+    if scale is None:
+        scale = max(1, -(-smallest // images.shape[-1]))
+    return images if scale == 1 else F.interpolate(images, scale_factor=scale, mode="nearest")
+
+
+def _check_generate(a: argparse.Namespace) -> None:
+    from clipedit.masked.generate import check_generate_args
+
+    _check_common(a, a.prompt)
+    check_generate_args([a.prompt], a.steps, a.guidance, a.n, a.temperature, a.model)
+
+
+def _cmd_generate(a: argparse.Namespace) -> int:
+    from torchvision.utils import make_grid
+
+    from clipedit.imageio import save_image
+    from clipedit.masked.generate import generate
+
+    res = generate(a.prompt, model=a.model, n=a.n, steps=a.steps, guidance=a.guidance, temperature=a.temperature,
+                   negative=a.negative, seed=a.seed, device=a.device, progress=_bar(a))
+    out = a.out.with_suffix(a.out.suffix or ".png")
+    images = _upscale(res.images, a.scale)
+    written = []
+    if len(images) == 1:
+        written.append(save_image(images, out))
+    else:
+        written.append(save_image(make_grid(images, nrow=min(len(images), 8), padding=2, pad_value=1.0)[None], out))
+        for i, img in enumerate(images):
+            written.append(save_image(img[None], out.with_name(f"{out.stem}_{i}{out.suffix}")))
+    js = out.with_suffix(".json")
+    js.write_text(json.dumps({"prompt": a.prompt, **res.settings, "n": a.n,
+                              "tokens": res.tokens.tolist()}, indent=1))
+    print(f"wrote {written[0]}" + (f" (grid) and {len(written) - 1} images beside it" if len(written) > 1 else "")
+          + f", and {js}")
+    return 0
+
+
+def _check_vqgan(a: argparse.Namespace) -> None:
+    from clipedit.models.muse import list_generators
+
+    _check_common(a, a.prompt, images=(("init", "--init image"),))
+    if a.generator not in list_generators() and not Path(a.generator).exists():
+        raise UsageError(f"unknown generator {a.generator!r}; choose from {', '.join(list_generators())}, "
+                         "a folder in the aMUSEd layout or a .pt file")
+    if a.size is not None and a.size % 4:
+        raise UsageError(f"--size must be a multiple of the VQ model's downsampling (4 offline, 16 for aMUSEd), "
+                         f"got {a.size}")
+
+
+def _cmd_vqgan(a: argparse.Namespace) -> int:
+    from clipedit.imageio import load_image, save_image
+    from clipedit.masked.vqgan import vqgan_clip
+
+    init = load_image(a.init) if a.init else None
+    res = vqgan_clip(a.prompt, negatives=a.negative or None, generator=a.generator, model=a.model, steps=a.steps,
+                     size=a.size, lr=a.lr, n_augs=a.n_augs, quantize=not a.no_quantize, init=init, seed=a.seed,
+                     device=a.device, progress=_bar(a))
+    png = save_image(_upscale(res.image, a.scale), a.out.with_suffix(a.out.suffix or ".png"))
+    js = png.with_suffix(".json")
+    js.write_text(json.dumps({"prompt": a.prompt, "generator": a.generator, "model": [m.name for m in res.guide.models],
+                              "steps": a.steps, "steps_run": res.run.steps_run, "seed": a.seed,
+                              "similarities": res.guide.score(res.image.to(res.guide.device)),
+                              "loss": res.run.series("loss")}, indent=1))
+    print(f"wrote {png} and {js}")
+    return 0
+
+
 def _cmd_models(a: argparse.Namespace) -> int:
     import clipedit.models  # noqa: F401  (registers the CLIP rows)
     from clipedit.data.paths import find_data
@@ -383,7 +456,8 @@ def _cmd_models(a: argparse.Namespace) -> int:
     titles = {"clip": "CLIP models (--model)", "magenta": "Magenta arbitrary style (stylize, style-text)",
               "styleclip": "StyleGAN2 generators and the identity network (edit, invert)",
               "perceptual": "VGG perceptual networks (draw --style, invert, Gatys)",
-              "style": "Style networks trained by clipedit (adjust)"}
+              "style": "Style networks trained by clipedit (adjust)",
+              "masked": "Masked generators (generate --model, vqgan --generator)"}
     for method in {w.method: None for w in weight_files()}:  # every family in the table, none left out
         title = titles.get(method, method)
         print(f"\n{title}:")
@@ -499,6 +573,36 @@ def build_parser() -> argparse.ArgumentParser:
     iv.add_argument("--perceptual", type=non_negative, default=1.0, help="VGG-16 perceptual weight")
     iv.add_argument("--vgg", default="auto", help="VGG-16 weights: auto, imagenet, random or a path")
     SUBCOMMANDS["invert"], CHECKS["invert"] = _cmd_invert, _check_invert
+
+    gn = sub.add_parser("generate", help="text to image with a masked generative transformer (Muse / aMUSEd)")
+    gn.add_argument("prompt", help='what to generate, e.g. "a blue star"')
+    common_options(gn, steps=12, out="generated.png")
+    next(x for x in gn._actions if x.dest == "steps").help = "decoding steps (default 12)"
+    gm = next(x for x in gn._actions if x.dest == "model")
+    gm.default, gm.help = "clipedit/shapes-muse", ("clipedit/shapes-muse (default, bundled), amused/amused-256, "
+                                                   "a folder in the aMUSEd layout or a .pt file")
+    gn.add_argument("--n", type=positive_int, default=1, help="images to generate (default 1)")
+    gn.add_argument("--guidance", type=finite_float, default=3.0, help="classifier-free guidance scale (default 3)")
+    gn.add_argument("--temperature", type=positive, default=1.0, help="token sampling temperature (default 1)")
+    gn.add_argument("--negative", default=None, help="prompt of the unconditional branch (default: empty)")
+    gn.add_argument("--scale", type=positive_int, default=None,
+                    help="save images enlarged this many times, nearest neighbour (default: to at least 128 px)")
+    SUBCOMMANDS["generate"], CHECKS["generate"] = _cmd_generate, _check_generate
+
+    vq = sub.add_parser("vqgan", help="VQGAN+CLIP: optimise a VQ decoder's latents towards a text prompt")
+    vq.add_argument("prompt", help='what to draw, e.g. "a yellow star"')
+    common_options(vq, steps=300, out="vqgan.png")
+    vq.add_argument("--generator", default="clipedit/shapes-muse",
+                    help="whose VQ decoder: clipedit/shapes-muse (default), amused/amused-256, a folder or a .pt file")
+    vq.add_argument("--init", default=None, help="start from this image (encode, optimise, decode)")
+    vq.add_argument("--negative", action="append", help="a prompt to avoid (repeatable)")
+    vq.add_argument("--size", type=positive_int, default=None, help="output side (default: the generator's)")
+    vq.add_argument("--lr", type=positive, default=0.1)
+    vq.add_argument("--n-augs", type=positive_int, default=32, help="cutouts per step (default 32)")
+    vq.add_argument("--no-quantize", action="store_true", help="decode continuous latents (no codebook snapping)")
+    vq.add_argument("--scale", type=positive_int, default=None,
+                    help="save the image enlarged this many times, nearest neighbour (default: to at least 128 px)")
+    SUBCOMMANDS["vqgan"], CHECKS["vqgan"] = _cmd_vqgan, _check_vqgan
 
     m = sub.add_parser("models", help="list every downloadable and bundled weight file and where it is")
     SUBCOMMANDS["models"] = _cmd_models

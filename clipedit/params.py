@@ -92,6 +92,51 @@ class PyramidImage(ImageParam):
         self.levels[-1].copy_((torch.logit(x.clamp(0.02, 0.98)) / self.gains[-1]).expand_as(self.levels[-1]))
 
 
+class VQLatentImage(ImageParam):
+    """VQGAN+CLIP's parameterisation: a continuous latent grid ``(B, D, h, w)`` decoded by a frozen VQ decoder.
+
+    ``vq`` is any object with ``codebook`` ``(K, D)``, ``downsample``, ``encode_latents(images)`` and
+    ``decode_latents(latents, quantize)`` (a :class:`clipedit.models.muse.MaskedGenerator`); it is kept outside
+    this module's parameters, so an optimiser over ``image.parameters()`` moves only the latents.
+
+    * start: random codebook entries (as in Crowson's notebook) or :meth:`set_image` (encode an image);
+    * ``quantize=True``: each forward snaps the latents to their nearest codebook entries with a straight-through
+      gradient (what the decoder was trained on); ``False`` decodes the continuous grid;
+    * :meth:`project` clamps every latent channel to the codebook's range (call it after each optimiser step).
+
+    ``size`` is the output side: ``h = w = size // vq.downsample``.
+    """
+
+    def __init__(self, vq, size: int, batch: int = 1, quantize: bool = True,
+                 generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self._vq = [vq]  # a list, not an attribute: the decoder's weights are not this image's parameters
+        down = int(vq.downsample)
+        if size % down:
+            raise ValueError(f"size must be a multiple of the VQ model's downsampling factor {down}, got {size}")
+        self.size, self.quantize = int(size), bool(quantize)
+        book = vq.codebook.detach()
+        idx = torch.randint(0, book.shape[0], (batch, size // down, size // down), generator=generator)
+        self.latents = nn.Parameter(book.cpu()[idx].permute(0, 3, 1, 2).contiguous().to(book.device))
+        self.register_buffer("lo", book.min(0).values[None, :, None, None].clone())
+        self.register_buffer("hi", book.max(0).values[None, :, None, None].clone())
+
+    def forward(self) -> torch.Tensor:
+        return self._vq[0].decode_latents(self.latents, quantize=self.quantize)
+
+    @torch.no_grad()
+    def set_image(self, image: torch.Tensor) -> None:
+        """Start from ``image`` ``(B, 3, H, W)`` in ``[0, 1]``: resized to ``size`` and encoded."""
+        x = F.interpolate(as_image_batch(image), size=(self.size,) * 2, mode="bilinear", antialias=True)
+        self.latents.copy_(self._vq[0].encode_latents(x.to(self.latents.device)).expand_as(self.latents))
+        self.project()
+
+    @torch.no_grad()
+    def project(self) -> None:
+        """Clamp the latents to the codebook's per-channel range."""
+        self.latents.copy_(torch.maximum(torch.minimum(self.latents, self.hi), self.lo))
+
+
 PARAMS: dict[str, Callable[..., ImageParam]] = {"pixels": PixelImage, "pyramid": PyramidImage}
 
 

@@ -19,7 +19,7 @@ from typing_extensions import Unpack
 from clipedit.device import select_device
 from clipedit.guidance.guide import CLIPGuide, PromptLike
 from clipedit.optim import OptimResult, RunOptions, optimize, seed_everything
-from clipedit.params import make_image_param
+from clipedit.params import ImageParam, make_image_param
 
 
 @dataclass
@@ -42,7 +42,7 @@ def guide_image(
     model: str | Sequence[str] = "auto",
     steps: int = 200,
     size: int | None = None,
-    param: str = "pixels",
+    param: str | ImageParam = "pixels",
     augment: str = "cutouts",
     n_augs: int = 8,
     lr: float = 0.1,
@@ -61,7 +61,9 @@ def guide_image(
         model: CLIP model name(s) for :func:`~clipedit.models.load_clip` (``"auto"`` falls back to the
             offline guide).
         steps: optimisation steps. size: output side (default: twice the model's input, at most 256).
-        param: ``"pixels"`` (default; measured best with the offline guide) or ``"pyramid"``.
+        param: ``"pixels"`` (default; measured best with the offline guide), ``"pyramid"``, or a ready
+            :class:`~clipedit.params.ImageParam` on ``device`` (then ``size`` is ignored; its ``project()``, if
+            any, runs after every step: VQGAN+CLIP's latent clamp).
         augment, n_augs: see :mod:`clipedit.guidance.augment`.
         seed: seeds the initialisation and the augmentations (``None``: not seeded).
         init: optional start image ``(1, 3, H, W)`` in ``[0, 1]``.
@@ -73,9 +75,12 @@ def guide_image(
     if guide is None:
         guide = CLIPGuide(prompt, negatives=negatives, models=model, augment=augment, n_augs=n_augs, loss=loss,
                           device=dev)
-    if size is None:
-        size = min(256, 2 * max(m.input_resolution for m in guide.models))
-    image = make_image_param(param, size).to(dev)
+    if isinstance(param, ImageParam):
+        image = param
+    else:
+        if size is None:
+            size = min(256, 2 * max(m.input_resolution for m in guide.models))
+        image = make_image_param(param, size).to(dev)
     if init is not None:
         image.set_image(init.to(dev))
 
@@ -83,5 +88,6 @@ def guide_image(
         out = guide(image())
         return out.loss, out.similarities
 
-    run = optimize(image.parameters(), closure, steps, lr=lr, render=image, **control, desc="guide")
+    run = optimize(image.parameters(), closure, steps, lr=lr, render=image, post_step=getattr(image, "project", None),
+                   **control, desc="guide")
     return GuidedImage(run.image.detach().cpu(), run, guide)

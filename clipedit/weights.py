@@ -16,7 +16,7 @@ one download function. Model families build their networks from a path that :fun
 >>> len(spec.sha256)
 64
 >>> sorted({w.method for w in weight_files()})
-['clip', 'magenta', 'perceptual', 'style', 'styleclip']
+['clip', 'magenta', 'masked', 'perceptual', 'style', 'styleclip']
 """
 from __future__ import annotations
 
@@ -164,7 +164,7 @@ def download(spec: WeightFile, timeout: float = DOWNLOAD_TIMEOUT_S, progress: bo
     old = socket.getdefaulttimeout()
     socket.setdefaulttimeout(timeout)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)  # a row's filename may hold subfolders (aMUSEd's layout)
         torch.hub.download_url_to_file(spec.url, str(target), hash_prefix=(spec.sha256 or "").lower() or None,
                                        progress=progress_enabled(progress))
         _VERIFIED.add(target)
@@ -179,6 +179,10 @@ def download(spec: WeightFile, timeout: float = DOWNLOAD_TIMEOUT_S, progress: bo
             f"could not download {spec.name} ({spec.filename}) from {spec.url}: {reason}. {_where_to_put(spec)}") from None
     finally:
         socket.setdefaulttimeout(old)
+        parent = target.parent
+        while parent != folder and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()  # no empty subfolders left behind by a failed download
+            parent = parent.parent
         if created and folder.exists() and not any(folder.iterdir()):
             shutil.rmtree(folder, ignore_errors=True)  # leave no empty cache folder behind
 
@@ -247,6 +251,26 @@ register_weights(WeightFile(
     "clipedit/adjustable-starry-night", "adjustable_starry_night.pt", None, None,
     "clipedit's loss-conditional (adjustable) style network for Starry Night, trained on Magenta's MobileNetV2",
     None, "MIT", "style"))
+register_weights(WeightFile(
+    "clipedit/shapes-muse", "shapes_muse.pt", None, None,
+    "clipedit's masked generator on the shapes world: VQ 32px -> 8x8 of 256 codes, U-ViT on the offline guide's text",
+    None, "MIT", "masked"))
+#: aMUSEd-256 (Patil et al. 2024) as rows, one per file of the Hugging Face repository, each cached under
+#: ``amused-256/<path>`` so the cache folder has the repository's layout (``from_pretrained`` reads it). Upstream
+#: shows each file's SHA-256 only on its web page, which could not be read here: no checksum is pinned. Sizes: the
+#: model card gives 803 M parameters in all (CLIP-L/14 text encoder 124 M, ~495 MB in float32); the VQ-GAN and
+#: U-ViT files' sizes are not published in a form we could read, so those rows say none.
+AMUSED_256_URL = "https://huggingface.co/amused/amused-256/resolve/main/"
+for _path, _size in [("model_index.json", 400), ("vqvae/config.json", 1000),
+                     ("vqvae/diffusion_pytorch_model.safetensors", None), ("transformer/config.json", 1000),
+                     ("transformer/diffusion_pytorch_model.safetensors", None), ("text_encoder/config.json", 1000),
+                     ("text_encoder/model.safetensors", 495 * _MB), ("tokenizer/vocab.json", 1 * _MB),
+                     ("tokenizer/merges.txt", 512 * 1024), ("tokenizer/special_tokens_map.json", 600),
+                     ("tokenizer/tokenizer_config.json", 800)]:
+    register_weights(WeightFile(f"amused/amused-256:{_path}", f"amused-256/{_path}", AMUSED_256_URL + _path, None,
+                                f"aMUSEd-256 {_path.split('/')[0].removesuffix('.json')}", _size, "openrail++",
+                                "masked"))
+
 # Neither StyleGAN2 project nor the ArcFace release publishes a checksum: none is pinned (see the README).
 register_weights(WeightFile(
     "stylegan2-ffhq-config-f", "stylegan2-ffhq-config-f.pt",

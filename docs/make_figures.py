@@ -5,7 +5,9 @@
 * ``docs/style_grid.jpg``: content, style, arbitrary stylisation, StyleTransferCLIP for several prompts;
 * ``docs/guided_shapes.jpg``: the offline guide's guided results for the 20 evaluation prompts (seed 0);
 * ``docs/styleclipdraw.jpg``: style, CLIPDraw and StyleCLIPDraw for three paintings (offline guide);
-* ``docs/stylegan_samples.jpg``: the demo generator's samples at truncation 1.0 and 0.7.
+* ``docs/stylegan_samples.jpg``: the demo generator's samples at truncation 1.0 and 0.7;
+* ``docs/masked_generation.jpg`` (``python docs/make_figures.py masked``): the bundled masked generator's samples,
+  a guidance sweep and VQGAN+CLIP, each labelled with the judge's reading.
 
 ``docs/clipdraw_shapes.jpg`` and ``docs/styleclip_edits.jpg`` come from ``python -m clipedit.eval.drawn --grid ...``
 and ``python -m clipedit.eval.edited --grid ...``.
@@ -135,12 +137,37 @@ def adjustable_grid() -> None:
     tile(rows, labels, size=150).save(OUT / "adjustable_grid.jpg", quality=88)
 
 
+def masked_grid() -> None:
+    """The bundled masked generator: prompts x seeds (held-out pairs marked), a guidance sweep, and VQGAN+CLIP for
+    the same prompts. Each image is judged; the label says what the judge read."""
+    from clipedit.data.shapes import HELD_OUT
+    from clipedit.eval.judge import judge
+    from clipedit.masked import generate, vqgan_clip
+
+    prompts = [("red", "circle"), ("blue", "star"), ("yellow", "heart"), ("red", "star"), ("blue", "cross"),
+               ("purple", "circle")]
+    rows, labels = [], []
+    for c, s in prompts:
+        imgs = generate(f"a {c} {s}", n=6, seed=0).images
+        v = judge(imgs)
+        tag = " (held out)" if (c, s) in HELD_OUT else ""
+        rows.append([i[None] for i in imgs])
+        labels.append([f"{c} {s}{tag}" if k == 0 else f"-> {vc} {vs}" for k, (vc, vs) in enumerate(zip(v.colour, v.shape))])
+    sweep = [generate("a green square", n=1, guidance=g, seed=3).images for g in (0.0, 1.0, 3.0, 5.0, 8.0)]
+    rows.append(sweep)
+    labels.append([f"green square, s={g:g}" for g in (0.0, 1.0, 3.0, 5.0, 8.0)])
+    vq = [vqgan_clip(f"a {c} {s}", model="clipedit/shapes", steps=150, seed=0, progress=False).image for c, s in prompts]
+    rows.append(vq)
+    labels.append([f"VQGAN+CLIP: {c} {s}" for c, s in prompts])
+    tile(rows, labels, size=112).save(OUT / "masked_generation.jpg", quality=90)
+
+
 if __name__ == "__main__":
     import sys
 
     which = sys.argv[1:] or ["style", "guided", "stylegan"]  # "styleclipdraw" too: ~10 min on 2 CPU cores
     jobs = {"style": style_grid, "guided": guided_grid, "styleclipdraw": styleclipdraw_grid, "stylegan": stylegan_samples,
-            "multistyle": multistyle_sheet, "adjustable": adjustable_grid}
+            "multistyle": multistyle_sheet, "adjustable": adjustable_grid, "masked": masked_grid}
     for name in which:
         jobs[name]()
         print("done", name)

@@ -12,7 +12,7 @@ import pytest
 import clipedit
 
 PACKAGE = Path(clipedit.__file__).resolve().parent
-METHODS = ("draw", "styleclip", "style")
+METHODS = ("draw", "styleclip", "style", "masked")
 
 
 def imported_modules(py: Path) -> set[str]:
@@ -42,6 +42,12 @@ def test_drawing_and_editing_do_not_load_the_magenta_port():
                      "print(sorted(m for m in sys.modules if m == 'clipedit.style' or m.startswith('clipedit.style.') "
                      "or m == 'tflite'))")
     assert out == "[]"
+
+
+def test_masked_generation_loads_diffusers_only_when_used():
+    out = run_python("import sys, clipedit.masked, clipedit.cli; clipedit.cli.build_parser(); "
+                     "print('diffusers' in sys.modules, 'transformers' in sys.modules)")
+    assert out == "False False"
 
 
 def test_the_command_line_starts_without_torch():
@@ -80,8 +86,10 @@ def test_every_downloadable_file_is_in_the_one_table():
 
     for spec in [*MAGENTA_FILES.values(), ARCFACE, *GENERATORS.values()]:
         assert WEIGHTS[spec.name] is spec
+    amused = [w for w in WEIGHTS.values() if w.name.startswith("amused/amused-256:")]
+    assert len(amused) >= 9 and all(w.url and w.licence == "openrail++" and w.method == "masked" for w in amused)
     for name in ("ViT-B/32", "RN50", "vgg16-imagenet", "vgg19-imagenet", "open_clip:ViT-B-16-SigLIP/webli"):
         row = WEIGHTS[name]
         assert row.url and row.size and row.licence and row.method
     for row in WEIGHTS.values():
-        assert row.method in ("clip", "magenta", "styleclip", "perceptual", "style"), row
+        assert row.method in ("clip", "magenta", "styleclip", "perceptual", "style", "masked"), row

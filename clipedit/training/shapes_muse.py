@@ -1,0 +1,208 @@
+"""Train ``clipedit/shapes-muse``: the offline masked generator (VQ model, then masked transformer) on the shapes world.
+
+Run once by a developer, in two stages on the shared training loop (seeded, time/step-budgeted, resumable)::
+
+    python -m clipedit.training.shapes_muse vq --steps 3000 --out /tmp/shapes_vq.pt
+    python -m clipedit.training.shapes_muse transformer --vq /tmp/shapes_vq.pt --steps 6000 \\
+        --out clipedit/assets/shapes_muse.pt
+
+Stage 1, the VQ model (``diffusers.VQModel``, :data:`~clipedit.models.muse.SHAPES_VQ_CONFIG`): 32×32 renders of every
+colour/shape pair, L1 + MSE + Sobel-edge reconstruction, the quantizer's commitment loss; the codebook is
+initialised from encoder outputs and dead codes are re-seeded from the batch.
+
+Stage 2, the masked transformer (``diffusers.UVit2DModel``): images of the *training* pairs (the offline guide's six
+held-out colour–shape pairs never appear, so they measure composition) are tokenized by the frozen VQ model,
+captions encoded by the offline guide's text tower; a mask ratio ``cos(π/2 · u)``, ``u ~ U(0, 1)`` (Muse's schedule),
+cross-entropy on the masked tokens, 10 % of captions replaced by ``""`` for classifier-free guidance.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from clipedit.data.shapes import sample_batch
+from clipedit.models.muse import (GuideTextEncoder, MaskedGenerator, build_shapes_transformer, build_shapes_vq,
+                                  read_shapes_muse, save_shapes_muse)
+
+ASSET = Path(__file__).resolve().parents[1] / "assets" / "shapes_muse.pt"
+RESOLUTION = 32
+
+
+def _sobel(x: torch.Tensor) -> torch.Tensor:
+    import kornia
+
+    return kornia.filters.spatial_gradient(x, mode="sobel")
+
+
+class CodeUsage(nn.Module):
+    """How often each code was picked since the last re-seeding (saved with the training state)."""
+
+    def __init__(self, k: int) -> None:
+        super().__init__()
+        self.register_buffer("counts", torch.zeros(k))
+        self.register_buffer("initialised", torch.zeros(()))
+
+
+def train_vq(steps: int | None = 3000, minutes: float | None = None, batch: int = 32, seed: int = 0,
+             out: Path = Path("/tmp/shapes_vq.pt"), state: Path | None = Path("/tmp/shapes_vq.state"),
+             lr: float = 2e-3, reseed_every: int = 100, progress: bool | None = None) -> nn.Module:
+    """Stage 1: train the VQ model; writes a VQ-only file in the bundled format to ``out`` at every checkpoint."""
+    from clipedit.training.loop import LoopConfig, TrainState, train_loop
+
+    vq = build_shapes_vq()
+    k = vq.config.num_vq_embeddings
+    usage = CodeUsage(k)
+    opt = torch.optim.AdamW(vq.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
+    total = steps or 10**9
+
+    def step(st: TrainState) -> dict[str, float]:
+        m = st.unwrap("vq")
+        for grp in opt.param_groups:  # short warm-up, then cosine decay to 10 %
+            t = st.step / total
+            grp["lr"] = lr * min(1.0, (st.step + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(t, 1))))
+        x = sample_batch(batch, RESOLUTION, st.generators["data"], exclude=(), noise=0.0).images.to(st.device)
+        h = m.encode(x).latents
+        flat = h.detach().permute(0, 2, 3, 1).reshape(-1, h.shape[1])
+        codebook = m.quantize.embedding.weight
+        # diffusers' quantizer has no codebook initialisation or dead-code handling: both hand-written here.
+        if not bool(usage.initialised):
+            pick = torch.randperm(flat.shape[0], generator=st.generators["data"])[:k]
+            codebook.data.copy_(flat[pick])
+            usage.initialised.fill_(1)
+        z_q, commit, (_, _, idx) = m.quantize(h)
+        usage.counts += torch.bincount(idx.view(-1), minlength=k).float().cpu()
+        rec = m.decoder(m.post_quant_conv(z_q), z_q if m.config.norm_type == "spatial" else None)
+        loss_rec = (rec - x).abs().mean() + F.mse_loss(rec, x)
+        loss_edge = (_sobel(rec) - _sobel(x)).abs().mean()
+        loss = loss_rec + 0.5 * loss_edge + commit
+        o = st.optimizers["opt"]
+        o.zero_grad(set_to_none=True)
+        st.backward(loss)
+        o.step()
+        dead = 0
+        if (st.step + 1) % reseed_every == 0:
+            dead_idx = (usage.counts == 0).nonzero()[:, 0]
+            dead = len(dead_idx)
+            if dead:
+                pick = torch.randint(0, flat.shape[0], (dead,), generator=st.generators["data"])
+                codebook.data[dead_idx] = flat[pick] + 0.01 * torch.randn(dead, flat.shape[1],
+                                                                             generator=st.generators["data"])
+            usage.counts.zero_()
+        return {"loss": loss.item(), "l1": (rec - x).abs().mean().item(), "commit": commit.item(),
+                "dead": float(dead)}
+
+    def checkpoint(st: TrainState) -> None:
+        save_shapes_muse(out, st.unwrap("vq"), None, {"stage": "vq", "steps": st.step,
+                                                      "minutes": round(st.seconds / 60, 1), "seed": seed,
+                                                      "resolution": RESOLUTION}, half=False)
+
+    cfg = LoopConfig(steps=steps, minutes=minutes, seed=seed, state_dir=state, checkpoint_every=250, log_every=50,
+                     progress=progress)
+    st = train_loop(step, {"vq": vq}, {"opt": opt}, cfg, generators={"data": torch.Generator()},
+                    on_checkpoint=checkpoint, desc="shapes-muse VQ", extra_state={"usage": usage})
+    return st.unwrap("vq")
+
+
+def mask_tokens(tokens: torch.Tensor, mask_id: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Muse's training mask: per image a ratio ``cos(π/2 · u)``, ``u ~ U(0, 1)``, of its tokens (at least one)
+    replaced by ``mask_id``. Returns ``(masked tokens, bool mask)``, both ``(B, h, w)``.
+
+    >>> t = torch.zeros(3, 4, 4, dtype=torch.long)
+    >>> inp, m = mask_tokens(t, 99, torch.Generator().manual_seed(0))
+    >>> bool((inp[m] == 99).all() and (inp[~m] == 0).all() and (m.flatten(1).sum(1) >= 1).all())
+    True
+    """
+    b = tokens.shape[0]
+    n = tokens[0].numel()
+    ratio = torch.cos(math.pi / 2 * torch.rand(b, generator=g))
+    k = (ratio * n).ceil().clamp(1, n).long()
+    scores = torch.rand(b, n, generator=g)
+    rank = scores.argsort(1).argsort(1)
+    mask = (rank < k[:, None]).view_as(tokens).to(tokens.device)
+    return torch.where(mask, torch.full_like(tokens, mask_id), tokens), mask
+
+
+def train_transformer(vq_path: Path, steps: int | None = 6000, minutes: float | None = None, batch: int = 64,
+                      seed: int = 1, out: Path = ASSET, state: Path | None = Path("/tmp/shapes_muse_tr.state"),
+                      lr: float = 6e-4, drop_text: float = 0.1, progress: bool | None = None) -> nn.Module:
+    """Stage 2: train the masked transformer on the frozen VQ model's tokens; writes the bundled file."""
+    from clipedit.models.registry import load_clip
+    from clipedit.training.loop import LoopConfig, TrainState, train_loop
+
+    vq, _, vq_meta = read_shapes_muse(vq_path)
+    text = GuideTextEncoder(load_clip("clipedit/shapes", device="cpu"))
+    tr = build_shapes_transformer()
+    gen = MaskedGenerator("training", vq, tr, text, RESOLUTION)
+    opt = torch.optim.AdamW(tr.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
+    total = steps or 10**9
+
+    def step(st: TrainState) -> dict[str, float]:
+        for grp in opt.param_groups:
+            t = st.step / total
+            grp["lr"] = lr * min(1.0, (st.step + 1) / 300) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t, 1))))
+        g = st.generators["data"]
+        b = sample_batch(batch, RESOLUTION, g, noise=0.0, rng=st.generators["captions"])
+        with torch.no_grad():
+            tokens = gen.tokenize(b.images)
+            keep = torch.rand(batch, generator=g) >= drop_text
+            emb = text([c if k else "" for c, k in zip(b.captions, keep.tolist())])
+        inp, mask = mask_tokens(tokens, gen.mask_id, g)
+        logits = st.modules["transformer"](inp, encoder_hidden_states=emb.hidden, pooled_text_emb=emb.pooled,
+                                           micro_conds=gen.micro_conds(batch))
+        loss = F.cross_entropy(logits.permute(0, 2, 3, 1)[mask], tokens[mask])
+        o = st.optimizers["opt"]
+        o.zero_grad(set_to_none=True)
+        st.backward(loss)
+        torch.nn.utils.clip_grad_norm_(tr.parameters(), 1.0)
+        o.step()
+        with torch.no_grad():
+            acc = (logits.permute(0, 2, 3, 1)[mask].argmax(-1) == tokens[mask]).float().mean()
+        return {"loss": loss.item(), "acc": acc.item()}
+
+    def checkpoint(st: TrainState) -> None:
+        save_shapes_muse(out, vq, st.unwrap("transformer"), {
+            "stage": "transformer", "resolution": RESOLUTION, "text_encoder": "clipedit/shapes",
+            "vq_steps": vq_meta.get("steps"), "vq_minutes": vq_meta.get("minutes"), "steps": st.step,
+            "minutes": round(st.seconds / 60, 1), "seed": seed, "drop_text": drop_text})
+
+    cfg = LoopConfig(steps=steps, minutes=minutes, seed=seed, state_dir=state, checkpoint_every=250, log_every=50,
+                     progress=progress)
+    st = train_loop(step, {"transformer": tr}, {"opt": opt}, cfg,
+                    generators={"data": torch.Generator(), "captions": random.Random()},
+                    on_checkpoint=checkpoint, desc="shapes-muse transformer")
+    return st.unwrap("transformer")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("stage", choices=("vq", "transformer"))
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--minutes", type=float, default=None)
+    p.add_argument("--batch", type=int, default=None, help="32 (VQ) or 64 (transformer)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--vq", type=Path, default=Path("/tmp/shapes_vq.pt"), help="stage 1's file (stage 2 input)")
+    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--state", type=Path, default=None, help="training-state folder (resume)")
+    a = p.parse_args(argv)
+    if a.steps is None and a.minutes is None:
+        p.error("give --steps or --minutes")
+    t0 = time.time()
+    if a.stage == "vq":
+        train_vq(a.steps, a.minutes, a.batch or 32, 0 if a.seed is None else a.seed, a.out or Path("/tmp/shapes_vq.pt"),
+                 a.state or Path("/tmp/shapes_vq.state"), **({"lr": a.lr} if a.lr else {}))
+    else:
+        train_transformer(a.vq, a.steps, a.minutes, a.batch or 64, 1 if a.seed is None else a.seed, a.out or ASSET,
+                          a.state or Path("/tmp/shapes_muse_tr.state"), **({"lr": a.lr} if a.lr else {}))
+    print(f"done in {(time.time() - t0) / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
