@@ -59,6 +59,20 @@ def one_line_exit_2(rc, err, seconds, *words):
     (["edit", "a blue circle", "--generator", "stylegan2-ffhq-typo"], ["--generator file not found", "clipedit models"]),
     (["edit", "a blue circle", "--latent", "{tmp}/missing.pt"], ["--latent file not found"]),
     (["invert", "{tmp}/missing.png"], ["not found"]),
+    (["generate", ""], ["empty"]),
+    (["generate", "a blue star", "--steps", "0"], ["--steps", "at least 1"]),
+    (["generate", "a blue star", "--steps", "65"], ["at most the number of tokens (64)"]),
+    (["generate", "a blue star", "--model", "amused/amused-256", "--steps", "300"], ["tokens (256)"]),
+    (["generate", "a blue star", "--guidance", "nan"], ["--guidance", "finite"]),
+    (["generate", "a blue star", "--n", "0"], ["--n", "at least 1"]),
+    (["generate", "a blue star", "--temperature", "0"], ["--temperature", "> 0"]),
+    (["generate", "a blue star", "--model", "no/such-model"], ["unknown model", "clipedit/shapes-muse"]),
+    (["generate", "a blue star", "--out", "."], ["is a folder"]),
+    (["vqgan", "  "], ["empty"]),
+    (["vqgan", "a yellow star", "--generator", "nope"], ["unknown generator"]),
+    (["vqgan", "a yellow star", "--init", "{tmp}/missing.png"], ["not found"]),
+    (["vqgan", "a yellow star", "--size", "30"], ["multiple"]),
+    (["vqgan", "a yellow star", "--lr", "-1"], ["--lr", "> 0"]),
 ])
 def test_refused_before_any_work(args, words, tmp_path, capsys, no_work):
     args = [x.replace("{tmp}", str(tmp_path)) for x in args]

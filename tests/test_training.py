@@ -110,3 +110,19 @@ def test_adjustable_trainer_resumes_and_writes_a_loadable_network(tmp_path):
     fixed = tmp_path / "fixed.pt"
     train(out=fixed, steps=1, batch=2, size=64, fixed=[1, 10, 10, 10, 10], progress=False)
     assert AdjustableStyleNet.load(fixed).meta["fixed"] == [1, 10, 10, 10, 10]
+
+
+def test_shapes_muse_trainer_both_stages_resume_and_load(tmp_path):
+    from clipedit.masked import generate
+    from clipedit.models.muse import load_masked_generator, read_shapes_muse
+    from clipedit.training.shapes_muse import train_transformer, train_vq
+
+    vq_file, out = tmp_path / "vq.pt", tmp_path / "muse.pt"
+    train_vq(steps=2, batch=4, out=vq_file, state=tmp_path / "vq", progress=False)
+    train_vq(steps=3, batch=4, out=vq_file, state=tmp_path / "vq", progress=False)  # resumes at step 2
+    assert read_shapes_muse(vq_file)[2]["steps"] == 3 and read_shapes_muse(vq_file)[1] is None
+    train_transformer(vq_file, steps=2, batch=4, out=out, state=tmp_path / "tr", progress=False)
+    _, tr, meta = read_shapes_muse(out)
+    assert tr is not None and meta["steps"] == 2 and meta["vq_steps"] == 3
+    gen = load_masked_generator(out, device="cpu")
+    assert generate("a red circle", model=gen, steps=2, seed=0).images.shape == (1, 3, 32, 32)

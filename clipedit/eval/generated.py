@@ -99,17 +99,24 @@ def pixel_runner(steps: int, n_augs: int = 32, size: int = 128, loss: str = "sph
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--samples", type=int, default=4, help="seeds per prompt for generation (default 4)")
-    p.add_argument("--vqgan-steps", type=int, default=150)
-    p.add_argument("--skip-vqgan", action="store_true")
+    p.add_argument("--vqgan-steps", type=int, default=100)
+    p.add_argument("--parts", default="generation,diversity,vqgan", help="which tables (comma-separated)")
     a = p.parse_args(argv)
-    torch.set_grad_enabled(True)
+    parts = set(a.parts.split(","))
     seeds = tuple(range(a.samples))
-    print(f"generation: {len(EVAL_PAIRS)} prompts ({len(HELD_OUT)} held-out pairs) x {a.samples} seeds, 12 steps")
-    print(HEADER)
-    for g in GUIDANCE_SWEEP:
-        sc = evaluate_guided(generation_runner(g), EVAL_PAIRS, seeds)
-        print(row(f"guidance {g:g}", sc), flush=True)
+    if "generation" in parts:
+        print(f"generation: {len(EVAL_PAIRS)} prompts ({len(HELD_OUT)} held-out pairs) x {a.samples} seeds, 12 steps")
+        print(HEADER)
+        for g in GUIDANCE_SWEEP:
+            sc = evaluate_guided(generation_runner(g), EVAL_PAIRS, seeds)
+            print(row(f"guidance {g:g}", sc), flush=True)
+    if "diversity" in parts:
+        print_diversity()
+    if "vqgan" in parts:
+        print_vqgan(a.vqgan_steps)
 
+
+def print_diversity() -> None:
     from clipedit.masked import generate
     from clipedit.masked.generate import DEFAULT_GUIDANCE
 
@@ -126,16 +133,17 @@ def main(argv: list[str] | None = None) -> None:
     for name, d in (("generated", dg), ("training renders", dr)):
         print(f"| {name} | {d['center_std']:.2f} | {d['area_cv']:.2f} | {d['backgrounds']:.1f} |")
 
-    if not a.skip_vqgan:
-        print(f"\nVQGAN+CLIP vs pixels: {len(EVAL_PAIRS)} prompts x 2 seeds, {a.vqgan_steps} steps, "
-              "32 cutouts, spherical loss, lr 0.1, guide clipedit/shapes")
-        print(HEADER.replace("s/image", "s/run"))
-        for label, run in (("VQGAN+CLIP (32 px, 8x8 latents)", vqgan_runner(a.vqgan_steps)),
-                           ("pixels (128 px)", pixel_runner(a.vqgan_steps))):
-            t0 = time.time()
-            sc = evaluate_guided(run, EVAL_PAIRS, (0, 1))
-            sc.seconds = time.time() - t0
-            print(row(label, sc), flush=True)
+
+def print_vqgan(steps: int) -> None:
+    print(f"\nVQGAN+CLIP vs pixels: {len(EVAL_PAIRS)} prompts x 2 seeds, {steps} steps, "
+          "32 cutouts, spherical loss, lr 0.1, guide clipedit/shapes")
+    print(HEADER.replace("s/image", "s/run"))
+    for label, run in (("VQGAN+CLIP (32 px, 8x8 latents)", vqgan_runner(steps)),
+                       ("pixels (128 px)", pixel_runner(steps))):
+        t0 = time.time()
+        sc = evaluate_guided(run, EVAL_PAIRS, (0, 1))
+        sc.seconds = time.time() - t0
+        print(row(label, sc), flush=True)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
-from clipedit.models.muse import MaskedGenerator, list_generators, load_masked_generator
+from clipedit.models.muse import TOKENS, MaskedGenerator, list_generators, load_masked_generator
 from clipedit.sampler import masked_sample
 
 #: Classifier-free guidance scale used when none is given (measured best on the offline model; README table).
@@ -50,6 +50,8 @@ def check_generate_args(prompts: Sequence[str], steps: int, guidance: float, n: 
     if name not in list_generators() and not Path(name).exists():
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(list_generators())}, "
                          "a folder in the aMUSEd layout or a .pt file")
+    if name in TOKENS and int(steps) > TOKENS[name]:
+        raise ValueError(f"steps must be at most the number of tokens ({TOKENS[name]}), got {steps}")
 
 
 @torch.no_grad()

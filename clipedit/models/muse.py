@@ -293,7 +293,11 @@ def _clean_config(cfg: dict) -> dict:
 def read_shapes_muse(path: str | os.PathLike) -> tuple[nn.Module, nn.Module | None, dict]:
     """Read a bundled-format file into a float32 ``(VQModel, UVit2DModel or None, meta)``."""
     VQModel, UVit2DModel = _diffusers()
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain containers only
+    except Exception as err:  # random bytes, truncated files, pickled objects: all one message
+        raise ValueError(f"{path} is not a clipedit masked-generator file ({FORMAT}): "
+                         f"{type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ''}") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise ValueError(f"{path} is not a clipedit masked-generator file ({FORMAT})")
     vq = VQModel(**_clean_config(obj["vq_config"]))
@@ -338,6 +342,8 @@ def amused_folder(download_ok: bool = True) -> Path:
 
 
 _CACHE: dict[str, MaskedGenerator] = {}
+#: Tokens per image of the named generators, so that ``steps`` can be checked before a model loads.
+TOKENS: dict[str, int] = {SHAPES_MUSE: 64, AMUSED_256: 256}
 
 
 def list_generators() -> list[str]:

@@ -63,6 +63,9 @@ def train_vq(steps: int | None = 3000, minutes: float | None = None, batch: int 
     total = steps or 10**9
 
     def step(st: TrainState) -> dict[str, float]:
+        if st.accelerator.num_processes > 1:
+            # The VQ model is driven through encode/quantize/decoder, not forward(): DDP would not sync its gradients.
+            raise RuntimeError("the VQ stage runs in one process (the transformer stage runs under `accelerate launch`)")
         m = st.unwrap("vq")
         for grp in opt.param_groups:  # short warm-up, then cosine decay to 10 %
             t = st.step / total
