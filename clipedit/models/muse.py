@@ -210,16 +210,14 @@ class MaskedGenerator:
         return self.transformer(tokens, encoder_hidden_states=text.hidden, pooled_text_emb=text.pooled,
                                 micro_conds=self.micro_conds(tokens.shape[0])).float()
 
-    def logits_fn(self, text: TextEmbedding, negative: TextEmbedding | None = None,
-                  transform: Callable[[torch.Tensor, bool], torch.Tensor] | None = None
+    def logits_fn(self, text: TextEmbedding, negative: TextEmbedding | None = None
                   ) -> Callable[[torch.Tensor, bool], torch.Tensor]:
         """The sampler's ``logits_fn(tokens, conditional)`` for a batch of prompts; ``negative`` (default: the empty
         prompt) is the unconditional branch of classifier-free guidance."""
         uncond = negative if negative is not None else self.empty_text(len(text))
 
         def fn(tokens: torch.Tensor, conditional: bool) -> torch.Tensor:
-            out = self.logits(tokens, text if conditional else uncond)
-            return transform(out, conditional) if transform is not None else out
+            return self.logits(tokens, text if conditional else uncond)
 
         return fn
 
@@ -381,7 +379,7 @@ def load_masked_generator(name: str | os.PathLike = SHAPES_MUSE, device: str | t
             raise ModelUnavailableError(f"{path} holds only a VQ model (no transformer)")
         from clipedit.models.registry import load_clip
 
-        guide = load_clip(meta.get("text_encoder", "clipedit/shapes"), device="cpu")
+        guide = load_clip(meta.get("text_encoder", "clipedit/shapes"), device=dev)  # cached per device: never moved
         gen = MaskedGenerator(name, vq, tr, GuideTextEncoder(guide), int(meta.get("resolution", 32)))
     elif name == AMUSED_256:
         gen = load_pretrained_folder(amused_folder(download_ok), AMUSED_256)
