@@ -245,6 +245,10 @@ def test_too_many_steps_for_the_token_grid_is_refused(shapes_muse, tiny_amused):
         generate("a red circle", model=shapes_muse, steps=65)
     with pytest.raises(ValueError, match="at most the number of tokens"):
         generate("a red circle", model=tiny_amused, steps=65)
+    import dataclasses as dc
+
+    renamed = dc.replace(shapes_muse, name="my own run")  # a loaded generator with any name is accepted
+    assert generate("a red circle", model=renamed, steps=2).images.shape == (1, 3, 32, 32)
 
 
 def test_bad_generator_files_explain_in_one_line(tmp_path):

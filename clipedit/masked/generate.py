@@ -34,8 +34,9 @@ class Generation:
 
 
 def check_generate_args(prompts: Sequence[str], steps: int, guidance: float, n: int = 1, temperature: float = 1.0,
-                        model: str | Path = "clipedit/shapes-muse") -> None:
-    """Refuse bad input before any model loads (``ValueError`` with one line)."""
+                        model: str | Path | None = "clipedit/shapes-muse") -> None:
+    """Refuse bad input before any model loads (``ValueError`` with one line); ``model=None`` skips the name and
+    token-count checks (a generator already loaded, whose token grid the caller checks)."""
     if not prompts or any(not isinstance(p, str) or not p.strip() for p in prompts):
         raise ValueError('the prompt is empty: describe what you want, e.g. "a blue star"')
     if int(steps) < 1:
@@ -46,6 +47,8 @@ def check_generate_args(prompts: Sequence[str], steps: int, guidance: float, n: 
         raise ValueError(f"temperature must be > 0, got {temperature}")
     if int(n) < 1:
         raise ValueError(f"n must be at least 1, got {n}")
+    if model is None:
+        return
     name = str(model)
     if name not in list_generators() and not Path(name).exists():
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(list_generators())}, "
@@ -89,9 +92,10 @@ def generate(prompt: str | Sequence[str], *, model: str | Path | MaskedGenerator
     from clipedit.progress import progress_bar
 
     prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-    name = model.name if isinstance(model, MaskedGenerator) else model
-    check_generate_args(prompts, steps, guidance, n, temperature, name)
-    gen = model if isinstance(model, MaskedGenerator) else load_masked_generator(model, device=select_device(device))
+    loaded = isinstance(model, MaskedGenerator)
+    # A loaded generator may carry any name: only names and paths are checked against the known ones.
+    check_generate_args(prompts, steps, guidance, n, temperature, None if loaded else model)
+    gen = model if loaded else load_masked_generator(model, device=select_device(device))
     h, w = gen.token_grid
     if steps > h * w:
         raise ValueError(f"steps must be at most the number of tokens ({h * w}), got {steps}")
