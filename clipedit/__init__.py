@@ -11,11 +11,14 @@ Core pieces every method reuses:
 * :mod:`clipedit.losses` — perceptual and style losses (VGG, Gram, STROTSS).
 
 Shared by the generative methods: :mod:`clipedit.models.muse` (the masked generator family: VQ model, masked
-transformer, text encoder) and :mod:`clipedit.sampler` (the one masked-token sampler).
+transformer, text encoder), :mod:`clipedit.models.adapters` (bottleneck adapters and LoRA), :mod:`clipedit.sampler`
+(the one masked-token sampler) and :mod:`clipedit.models.magenta` (Magenta's style networks: style transfer, and the
+style distance StyleDrop scores with).
 
 Methods: :mod:`clipedit.draw` (CLIPDraw, StyleCLIPDraw, the vector renderer, SVG), :mod:`clipedit.styleclip`
 (StyleGAN2, StyleCLIP latent editing, projector), :mod:`clipedit.style` (style transfer, StyleTransferCLIP),
-:mod:`clipedit.masked` (masked text-to-image generation, VQGAN+CLIP).
+:mod:`clipedit.masked` (masked text-to-image generation, VQGAN+CLIP), :mod:`clipedit.styledrop` (StyleDrop: adapters
+tuned on one style image, two-scale guidance, iterative training with feedback).
 A method package never imports another; shared pieces live in the modules above.
 
 The top-level names load lazily, so ``import clipedit`` (and ``clipedit --help``) is instant:
@@ -44,6 +47,7 @@ _EXPORTS = {
     "seed_everything": "clipedit.optim",
     "guide_image": "clipedit.text_to_image",
     "generate": "clipedit.masked", "vqgan_clip": "clipedit.masked", "load_masked_generator": "clipedit.models.muse",
+    "train_style": "clipedit.styledrop", "sample_style": "clipedit.styledrop",
 }
 
 __all__ = list(_EXPORTS)

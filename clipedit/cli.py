@@ -14,6 +14,8 @@ several formats go beside it with the same stem), ``--seed``, ``--steps``,
     clipedit invert photo.jpg --generator ffhq.pkl --out inverted.png
     clipedit generate "a blue star" --out g.png --n 4          # masked generation (offline shapes model)
     clipedit vqgan "a yellow star" --out v.png [--init image.png]
+    clipedit styledrop train style.png --content "a red circle" --out adapter.pt [--rounds 2]
+    clipedit styledrop sample adapter.pt "a blue star" --out s.png [--lambda-a 2 --lambda-b 3 --n 4]
     clipedit models
 """
 from __future__ import annotations
@@ -446,6 +448,110 @@ def _cmd_vqgan(a: argparse.Namespace) -> int:
     return 0
 
 
+def _load_style_image(path: str):
+    from clipedit.imageio import load_image
+
+    try:
+        return load_image(path)  # decoded in full: a file truncated past its header is refused here too
+    except (OSError, ValueError) as err:
+        raise UsageError(f"style image: {err}") from None
+
+
+def _check_styledrop(a: argparse.Namespace) -> None:
+    from clipedit.checks import check_output
+    from clipedit.device import select_device
+    from clipedit.models.muse import list_generators
+
+    check_output(a.out)
+    select_device(a.device)
+    if a.model is not None and a.model not in list_generators() and not Path(a.model).exists():
+        raise UsageError(f"unknown model {a.model!r}; choose from {', '.join(list_generators())}, "
+                         "a folder in the aMUSEd layout or a .pt file")
+    if a.action == "train":
+        if not a.content.strip():
+            raise UsageError('--content is empty: describe what the style image shows, e.g. "a red circle"')
+        if a.style is not None and not a.style.strip():
+            raise UsageError('--style is empty: name the style, e.g. "striped"')
+        _load_style_image(a.image)
+        if a.feedback and any(not f.strip() for f in a.feedback):
+            raise UsageError("--feedback prompts must not be empty")
+        return
+    from clipedit.models.adapters import load_adapters
+
+    if not a.prompt.strip():
+        raise UsageError('the prompt is empty: describe the content, e.g. "a blue star"')
+    if not Path(a.adapter).is_file():
+        raise FileNotFoundError(f"adapter file not found: {a.adapter}")
+    from clipedit.models.muse import transformer_signature
+
+    ad, meta = load_adapters(a.adapter)  # a few kB: refuses a file that is not an adapter file, in one line
+    if "style" not in meta:
+        raise UsageError(f"{a.adapter} has no style descriptor: write it with `clipedit styledrop train`")
+    model = a.model or meta.get("model", "clipedit/shapes-muse")
+    want = transformer_signature(model)
+    if want is not None and want != ad.signature:
+        raise UsageError(f"{a.adapter} was trained for a backbone with {ad.signature}, but {model} has {want}")
+
+
+def _styledrop_generator(a: argparse.Namespace, default: str):
+    from clipedit.device import select_device
+    from clipedit.models.muse import load_masked_generator
+
+    return load_masked_generator(a.model or default, device=select_device(a.device))
+
+
+def _cmd_styledrop(a: argparse.Namespace) -> int:
+    import torch
+    from torchvision.utils import make_grid
+
+    from clipedit.imageio import save_image
+    from clipedit.styledrop import (PAPER, StyleDropSettings, collect_feedback, load_style, retrain_with_feedback,
+                                    sample_style, train_style)
+    from clipedit.styledrop.feedback import default_feedback_contents
+    from clipedit.styledrop.train import with_settings
+
+    if a.action == "train":
+        gen = _styledrop_generator(a, "clipedit/shapes-muse")
+        image = _load_style_image(a.image)
+        style_name = a.style or Path(a.image).stem.replace("_", " ")
+        base = PAPER if a.paper else StyleDropSettings()
+        settings = with_settings(base, steps=a.steps, batch=a.batch, lr=a.lr, rank=a.rank, kind=a.kind, seed=a.seed)
+        style = train_style(gen, image, [a.content], style_name, settings, progress=_bar(a))
+        rounds = [style]
+        if a.rounds == 2:
+            contents = a.feedback or default_feedback_contents(gen.name, a.content)
+            fb = collect_feedback(gen, style, image, contents, n_per_prompt=a.feedback_n, top_k=a.top_k, seed=a.seed,
+                                  progress=_bar(a))
+            style = retrain_with_feedback(gen, style, image, a.content, fb, settings=settings, progress=_bar(a))
+            rounds.append(style)
+            grid = make_grid(fb.images, nrow=a.feedback_n, padding=2, pad_value=1.0)
+            save_image(_upscale(grid[None], None), a.out.with_name(a.out.stem + "_feedback.png"))
+        out = a.out.with_suffix(a.out.suffix or ".pt")
+        style.save(out)
+        preview = sample_style(gen, style, [a.content], n=4, seed=a.seed, progress=False).images
+        ref = torch.nn.functional.interpolate(image.cpu(), size=preview.shape[-2:], mode="bilinear", antialias=True)
+        png = save_image(_upscale(make_grid(torch.cat([ref, preview]), nrow=5, padding=2, pad_value=1.0)[None], None),
+                         out.with_suffix(".png"))
+        js = out.with_suffix(".json")
+        js.write_text(json.dumps({**style.meta, "log": style.log}, indent=1))
+        print(f"wrote {out} ({out.stat().st_size / 1024:.0f} kB, {style.adapters.num_parameters():,} parameters), "
+              f"{png} (style image, then samples) and {js}")
+        return 0
+    style = load_style(a.adapter)
+    gen = _styledrop_generator(a, style.meta.get("model", "clipedit/shapes-muse"))
+    res = sample_style(gen, style, [a.prompt], n=a.n, lambda_a=a.lambda_a, lambda_b=a.lambda_b, steps=a.steps,
+                       seed=a.seed, progress=_bar(a))
+    out = a.out.with_suffix(a.out.suffix or ".png")
+    images = _upscale(res.images, a.scale)
+    png = save_image(images if len(images) == 1 else make_grid(images, nrow=min(len(images), 8), padding=2,
+                                                                pad_value=1.0)[None], out)
+    js = out.with_suffix(".json")
+    js.write_text(json.dumps({"prompt": a.prompt, "prompts": res.prompts, **res.settings,
+                              "adapter": str(a.adapter), "model": gen.name}, indent=1))
+    print(f"wrote {png} and {js}")
+    return 0
+
+
 def _cmd_models(a: argparse.Namespace) -> int:
     import clipedit.models  # noqa: F401  (registers the CLIP rows)
     from clipedit.data.paths import find_data
@@ -603,6 +709,46 @@ def build_parser() -> argparse.ArgumentParser:
     vq.add_argument("--scale", type=positive_int, default=None,
                     help="save the image enlarged this many times, nearest neighbour (default: to at least 128 px)")
     SUBCOMMANDS["vqgan"], CHECKS["vqgan"] = _cmd_vqgan, _check_vqgan
+
+    sd = sub.add_parser("styledrop", help="StyleDrop: tune adapters on one style image, then sample in that style")
+    sdsub = sd.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
+    tr = sdsub.add_parser("train", help="tune adapters on ONE style image (round 1, and round 2 with --rounds 2)")
+    tr.add_argument("image", help="the style image")
+    tr.add_argument("--content", required=True, help='what the style image shows, e.g. "a red circle"')
+    tr.add_argument("--style", default=None, help='style descriptor, "… in {style} style" (default: the file name)')
+    tr.add_argument("--out", type=Path, default=Path("adapter.pt"), help="adapter file (default adapter.pt)")
+    tr.add_argument("--steps", type=positive_int, default=None, help="training steps per round (default 300)")
+    tr.add_argument("--rounds", type=int, choices=(1, 2), default=1,
+                    help="2: iterative training with feedback (default 1)")
+    tr.add_argument("--batch", type=positive_int, default=None, help="batch size (default 8)")
+    tr.add_argument("--lr", type=positive, default=None, help="learning rate (default 1e-3)")
+    tr.add_argument("--rank", type=positive_int, default=None, help="adapter bottleneck / LoRA rank (default 8)")
+    tr.add_argument("--kind", choices=("adapter", "lora"), default=None, help="adapter (default) or lora (peft)")
+    tr.add_argument("--paper", action="store_true", help="the paper's scale: 1000 steps, batch 8")
+    tr.add_argument("--feedback", nargs="+", default=None,
+                    help="round 2: content prompts to sample (default: a built-in set for the model)")
+    tr.add_argument("--feedback-n", type=positive_int, default=4, help="round 2: samples per prompt (default 4)")
+    tr.add_argument("--top-k", type=positive_int, default=8, help="round 2: images kept (default 8)")
+    sp = sdsub.add_parser("sample", help="sample in a learnt style with two-scale guidance")
+    sp.add_argument("adapter", help="an adapter file from `clipedit styledrop train`")
+    sp.add_argument("prompt", help='the content, e.g. "a blue star" (the style descriptor is appended)')
+    sp.add_argument("--out", type=Path, default=Path("styled.png"), help="output image (default styled.png)")
+    sp.add_argument("--n", type=positive_int, default=1, help="images (default 1)")
+    sp.add_argument("--lambda-a", type=finite_float, default=2.0, help="style guidance λ_A (default 2)")
+    sp.add_argument("--lambda-b", type=finite_float, default=3.0, help="text guidance λ_B (default 3)")
+    sp.add_argument("--steps", type=positive_int, default=12, help="decoding steps (default 12)")
+    sp.add_argument("--scale", type=positive_int, default=None,
+                    help="save images enlarged this many times, nearest neighbour (default: to at least 128 px)")
+    for x in (tr, sp):
+        x.add_argument("--model", default=None,
+                       help="backbone: clipedit/shapes-muse (default; sample: the adapter's own), amused/amused-256, "
+                            "a folder or a .pt file")
+        x.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        x.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available)")
+        bar = x.add_mutually_exclusive_group()
+        bar.add_argument("--quiet", action="store_true", help="no progress bar")
+        bar.add_argument("--progress", action="store_true", help="draw the progress bar even when not on a terminal")
+    SUBCOMMANDS["styledrop"], CHECKS["styledrop"] = _cmd_styledrop, _check_styledrop
 
     m = sub.add_parser("models", help="list every downloadable and bundled weight file and where it is")
     SUBCOMMANDS["models"] = _cmd_models

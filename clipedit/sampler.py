@@ -1,4 +1,5 @@
-"""The one masked-token sampler: MaskGIT / Muse iterative parallel decoding (Chang et al. 2022; Chang et al. 2023).
+"""The one masked-token sampler: MaskGIT / Muse iterative parallel decoding (Chang et al. 2022; Chang et al. 2023),
+and the training mask that goes with it (:func:`mask_tokens`).
 
 Start with every token masked. At each of ``steps`` steps, the model predicts logits for every position; a token is
 sampled at each masked position (softmax at ``temperature``); each gets a confidence (its probability, plus Gumbel
@@ -102,3 +103,22 @@ def masked_sample(logits_fn: LogitsFn, shape: tuple[int, int, int], mask_id: int
         if callback is not None:
             callback(step, tokens.view(b, h, w), (tokens == mask_id).view(b, h, w))
     return tokens.view(b, h, w)
+
+
+def mask_tokens(tokens: torch.Tensor, mask_id: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Muse's training mask (the sampler's schedule seen from training): per image a ratio ``cos(π/2 · u)``, ``u ~ U(0, 1)``, of its tokens (at least one)
+    replaced by ``mask_id``. Returns ``(masked tokens, bool mask)``, both ``(B, h, w)``.
+
+    >>> t = torch.zeros(3, 4, 4, dtype=torch.long)
+    >>> inp, m = mask_tokens(t, 99, torch.Generator().manual_seed(0))
+    >>> bool((inp[m] == 99).all() and (inp[~m] == 0).all() and (m.flatten(1).sum(1) >= 1).all())
+    True
+    """
+    b = tokens.shape[0]
+    n = tokens[0].numel()
+    ratio = torch.cos(math.pi / 2 * torch.rand(b, generator=g))
+    k = (ratio * n).ceil().clamp(1, n).long()
+    scores = torch.rand(b, n, generator=g)
+    rank = scores.argsort(1).argsort(1)
+    mask = (rank < k[:, None]).view_as(tokens).to(tokens.device)
+    return torch.where(mask, torch.full_like(tokens, mask_id), tokens), mask

@@ -7,7 +7,9 @@
 * ``docs/styleclipdraw.jpg``: style, CLIPDraw and StyleCLIPDraw for three paintings (offline guide);
 * ``docs/stylegan_samples.jpg``: the demo generator's samples at truncation 1.0 and 0.7;
 * ``docs/masked_generation.jpg`` (``python docs/make_figures.py masked``): the bundled masked generator's samples,
-  a guidance sweep and VQGAN+CLIP, each labelled with the judge's reading.
+  a guidance sweep and VQGAN+CLIP, each labelled with the judge's reading;
+* ``docs/styledrop.jpg`` (``python docs/make_figures.py styledrop``): for each style reference, the base model,
+  round 1 and round 2 on the same new prompts and seeds, labelled with the judge's reading.
 
 ``docs/clipdraw_shapes.jpg`` and ``docs/styleclip_edits.jpg`` come from ``python -m clipedit.eval.drawn --grid ...``
 and ``python -m clipedit.eval.edited --grid ...``.
@@ -162,12 +164,39 @@ def masked_grid() -> None:
     tile(rows, labels, size=112).save(OUT / "masked_generation.jpg", quality=90)
 
 
+def styledrop_grid() -> None:
+    """StyleDrop on the offline backbone: per style reference, rows base / round 1 / round 2, columns new prompts."""
+    from clipedit.data.styles import render_styled
+    from clipedit.eval.judge import judge
+    from clipedit.eval.styledrop import REFERENCES
+    from clipedit.models.muse import load_masked_generator
+    from clipedit.styledrop import collect_feedback, retrain_with_feedback, sample_style, train_style
+    from clipedit.styledrop.feedback import default_feedback_contents
+
+    gen = load_masked_generator("clipedit/shapes-muse", device="cpu")
+    prompts = ["a blue star", "a green heart", "a yellow triangle", "an orange circle", "a purple cross"]
+    rows, labels = [], []
+    for style, colour, shape, descriptor in REFERENCES:
+        ref = render_styled(colour, shape, style)
+        content = f"a {colour} {shape}"
+        r1 = train_style(gen, ref, [content], descriptor, progress=False)
+        fb = collect_feedback(gen, r1, ref, default_feedback_contents(gen.name, content), seed=1, progress=False)
+        r2 = retrain_with_feedback(gen, r1, ref, content, fb, progress=False)
+        for name, st in (("base", None), ("round 1", r1), ("round 2", r2)):
+            imgs = sample_style(gen, st, prompts, seed=0, progress=False).images
+            v = judge(imgs)
+            rows.append([ref] + [i[None] for i in imgs])
+            labels.append([f"{descriptor}: {name}"] + [f"judge: {c} {s}" for c, s in zip(v.colour, v.shape)])
+    tile(rows, labels, size=112).save(OUT / "styledrop.jpg", quality=90)
+
+
 if __name__ == "__main__":
     import sys
 
     which = sys.argv[1:] or ["style", "guided", "stylegan"]  # "styleclipdraw" too: ~10 min on 2 CPU cores
     jobs = {"style": style_grid, "guided": guided_grid, "styleclipdraw": styleclipdraw_grid, "stylegan": stylegan_samples,
-            "multistyle": multistyle_sheet, "adjustable": adjustable_grid, "masked": masked_grid}
+            "multistyle": multistyle_sheet, "adjustable": adjustable_grid, "masked": masked_grid,
+            "styledrop": styledrop_grid}
     for name in which:
         jobs[name]()
         print("done", name)

@@ -12,7 +12,7 @@ import pytest
 import clipedit
 
 PACKAGE = Path(clipedit.__file__).resolve().parent
-METHODS = ("draw", "styleclip", "style", "masked")
+METHODS = ("draw", "styleclip", "style", "masked", "styledrop")
 
 
 def imported_modules(py: Path) -> set[str]:
@@ -45,9 +45,15 @@ def test_drawing_and_editing_do_not_load_the_magenta_port():
 
 
 def test_masked_generation_loads_diffusers_only_when_used():
-    out = run_python("import sys, clipedit.masked, clipedit.cli; clipedit.cli.build_parser(); "
-                     "print('diffusers' in sys.modules, 'transformers' in sys.modules)")
-    assert out == "False False"
+    out = run_python("import sys, clipedit.masked, clipedit.styledrop, clipedit.cli; clipedit.cli.build_parser(); "
+                     "print('diffusers' in sys.modules, 'transformers' in sys.modules, 'peft' in sys.modules)")
+    assert out == "False False False"
+
+
+def test_styledrop_reaches_magenta_through_the_shared_models_module():
+    out = run_python("import sys, clipedit.styledrop, clipedit.models.magenta; "
+                     "print(sorted(m for m in sys.modules if m == 'clipedit.style' or m.startswith('clipedit.style.')))")
+    assert out == "[]"
 
 
 def test_the_command_line_starts_without_torch():
@@ -68,11 +74,18 @@ def test_old_import_paths_still_work():
     from clipedit.params import PixelImage
     from clipedit.pixels import PixelImage as OldPixelImage
     from clipedit.pixels import guide_image
+    from clipedit.models.magenta import StylePredictor
+    from clipedit.style.arbitrary import magenta_file
+    from clipedit.style.layers import ConditionalInstanceNorm2d
     from clipedit.style.losses import StyleLoss as OldStyleLoss
     from clipedit.style.losses import VGGFeatures as OldVGG
+    from clipedit.style.magenta import StylePredictor as OldStylePredictor
+    from clipedit.style.tflite_graph import read_tflite
     from clipedit.text_to_image import guide_image as new_guide_image
 
     assert OldStyleLoss is StyleLoss and OldVGG is VGGFeatures and OldPixelImage is PixelImage
+    assert OldStylePredictor is StylePredictor and callable(magenta_file) and callable(read_tflite)
+    assert ConditionalInstanceNorm2d.__module__ == "clipedit.models.style_layers"
     assert guide_image is new_guide_image and clipedit.guide_image is new_guide_image
 
 

@@ -8,7 +8,7 @@ import torch
 
 from clipedit.data.paths import find_data
 from clipedit.imageio import load_image
-from clipedit.style.layers import ConditionalInstanceNorm2d
+from clipedit.models.style_layers import ConditionalInstanceNorm2d
 
 SHARED = find_data("weights/magenta-arbitrary-stylization")
 needs_shared = pytest.mark.skipif(SHARED is None, reason="../shared (CLIPEDIT_DATA_DIR) with the Magenta/fast-style "
@@ -194,7 +194,7 @@ def test_vgg_features_and_losses(tmp_path, monkeypatch):
 
 def test_style_bad_inputs(tmp_path):
     from clipedit.style.johnson import JohnsonNet
-    from clipedit.style.tflite_graph import read_tflite
+    from clipedit.models.tflite_graph import read_tflite
 
     with pytest.raises(FileNotFoundError):
         load_image(tmp_path / "missing.jpg")

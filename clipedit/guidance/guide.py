@@ -220,13 +220,18 @@ class CLIPGuide(nn.Module):
         return GuideOutput(total, similarities, per_image.detach())
 
     @torch.no_grad()
-    def score(self, images: torch.Tensor) -> dict[str, float]:
-        """Per-prompt cosine similarity without augmentation (evaluation)."""
+    def similarity(self, images: torch.Tensor) -> torch.Tensor:
+        """Cosine similarity of every image to every prompt without augmentation, ``(B, P)`` on the CPU
+        (model-weighted over an ensemble)."""
         x = as_image_batch(images, "images")
-        out = {}
+        out = torch.zeros(x.shape[0], len(self.prompts))
         for i, (m, a) in enumerate(zip(self.models, self.model_weights)):
             emb = F.normalize(m.encode_image(preprocess(x.to(m.device), m)), dim=-1)
-            s = cosine_similarity_matrix(emb, self.targets(i)).mean(0)
-            for p, v in zip(self.prompts, s.tolist()):
-                out[p.label] = out.get(p.label, 0.0) + a * v / (sum(self.model_weights) or 1.0)
-        return out
+            out += a * cosine_similarity_matrix(emb, self.targets(i)).cpu()
+        return out / (sum(self.model_weights) or 1.0)
+
+    @torch.no_grad()
+    def score(self, images: torch.Tensor) -> dict[str, float]:
+        """Per-prompt cosine similarity without augmentation, averaged over the images (evaluation)."""
+        s = self.similarity(images).mean(0)
+        return {p.label: float(v) for p, v in zip(self.prompts, s)}

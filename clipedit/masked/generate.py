@@ -16,7 +16,6 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 
 from clipedit.models.muse import TOKENS, MaskedGenerator, list_generators, load_masked_generator
-from clipedit.sampler import masked_sample
 
 #: Classifier-free guidance scale used when none is given (measured best on the offline model; README table).
 DEFAULT_GUIDANCE = 3.0
@@ -57,14 +56,9 @@ def check_generate_args(prompts: Sequence[str], steps: int, guidance: float, n: 
         raise ValueError(f"steps must be at most the number of tokens ({TOKENS[name]}), got {steps}")
 
 
-@torch.no_grad()
 def preview_tokens(gen: MaskedGenerator, tokens: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
-    """Decode a partly masked token grid for display: committed tokens decoded, still-masked cells greyed out.
-    Returns ``(B, 3, H, W)`` in ``[0, 1]``."""
-    t = torch.where(masked, torch.zeros_like(tokens), tokens)
-    img = gen.detokenize(t)
-    cell = torch.nn.functional.interpolate(masked[:, None].float(), size=img.shape[-2:], mode="nearest")
-    return img * (1 - cell) + 0.5 * cell
+    """Decode a partly masked token grid for display (:meth:`MaskedGenerator.preview`)."""
+    return gen.preview(tokens, masked)
 
 
 def generate(prompt: str | Sequence[str], *, model: str | Path | MaskedGenerator = "clipedit/shapes-muse",
@@ -89,7 +83,6 @@ def generate(prompt: str | Sequence[str], *, model: str | Path | MaskedGenerator
         progress: a bar over the steps (``None``: on a terminal or in a notebook).
     """
     from clipedit.device import select_device
-    from clipedit.progress import progress_bar
 
     prompts = [prompt] if isinstance(prompt, str) else list(prompt)
     loaded = isinstance(model, MaskedGenerator)
@@ -102,26 +95,9 @@ def generate(prompt: str | Sequence[str], *, model: str | Path | MaskedGenerator
     all_prompts = [p for p in prompts for _ in range(n)]
     text = gen.encode_text(all_prompts)
     neg = gen.encode_text([negative] * len(all_prompts)) if negative else None
-    dev = gen.device
-    g = torch.Generator(device=dev)
-    if seed is not None:
-        g.manual_seed(int(seed))
-    else:
-        g.seed()
-    bar = progress_bar(range(steps), desc="generate", progress=progress)
-
-    def on_step(step: int, tokens: torch.Tensor, masked: torch.Tensor) -> None:
-        bar.update(1)
-        if callback is not None:
-            callback(step + 1, preview_tokens(gen, tokens, masked).cpu(),
-                     {"masked": float(masked.float().mean())})
-
-    tokens = masked_sample(gen.logits_fn(text, neg), (len(all_prompts), h, w), gen.mask_id, steps=steps,
-                           guidance=guidance, temperature=temperature, randomness=randomness, generator=g,
-                           device=dev, callback=on_step)
-    bar.close()
-    with torch.no_grad():
-        images = gen.detokenize(tokens).cpu()
-    return Generation(images, tokens.cpu(), all_prompts,
+    images, tokens = gen.sample(gen.logits_fn(text, neg), len(all_prompts), steps=steps, guidance=guidance,
+                                temperature=temperature, randomness=randomness, seed=seed, callback=callback,
+                                progress=progress)
+    return Generation(images, tokens, all_prompts,
                       {"model": gen.name, "steps": steps, "guidance": guidance, "temperature": temperature,
                        "randomness": randomness, "seed": seed, "negative": negative})

@@ -1,10 +1,14 @@
-"""Parameter-efficient adapters for the masked transformer (StyleDrop's bottleneck adapters).
+"""Parameter-efficient adapters for the masked transformer: StyleDrop's bottleneck adapters, and LoRA through peft.
 
 StyleDrop (Sohn et al. 2023) tunes a small adapter in every transformer layer of Muse and freezes the rest. Here the
 adapter is ``h + W_up · GELU(W_down · h)`` on the output of each of ``UVit2DModel``'s transformer layers, with
 ``W_up`` zero-initialised so that tuning starts exactly at the base model. Adapters are attached with forward hooks
-(the backbone's code and weights are untouched), detached by removing them, and saved as a small file of their own
-that records which backbone shape they belong to.
+(the backbone's code and weights are untouched), switched off for a pass (two-scale guidance needs the base model's
+logits too), detached by removing them, and saved as a small file of their own that records which backbone shape
+they belong to.
+
+:class:`LoraSet` is the alternative to compare against: LoRA (Hu et al. 2021) on the attention projections of every
+transformer layer, injected by ``peft`` (an optional extra), with the same interface and file format.
 
 >>> import torch
 >>> from clipedit.models.muse import build_shapes_transformer
@@ -20,15 +24,22 @@ True
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import nn
 
 FORMAT = "clipedit-adapters/1"
+#: The adapter kinds: StyleDrop's bottleneck adapter, and LoRA through peft.
+KINDS = ("adapter", "lora")
+#: LoRA's targets: the query, key, value and output projections of both attentions in every transformer layer.
+LORA_TARGETS = r".*transformer_layers\.\d+\.attn[12]\.(to_q|to_k|to_v|to_out\.0)"
+_PEFT_NAME = "clipedit_style"
 
 
 class BottleneckAdapter(nn.Module):
@@ -61,7 +72,9 @@ def backbone_signature(transformer: nn.Module) -> dict[str, int]:
 
 
 class AdapterSet(nn.Module):
-    """One adapter per transformer layer, attached to a backbone through forward hooks."""
+    """One bottleneck adapter per transformer layer, attached to a backbone through forward hooks."""
+
+    kind = "adapter"
 
     def __init__(self, signature: dict[str, int], rank: int) -> None:
         super().__init__()
@@ -69,6 +82,20 @@ class AdapterSet(nn.Module):
         self.adapters = nn.ModuleList(BottleneckAdapter(signature["hidden_size"], rank)
                                       for _ in range(signature["layers"]))
         self._handles: list[Any] = []
+        self.enabled = True
+
+    def trainable(self) -> list[nn.Parameter]:
+        """The parameters to tune (everything else stays frozen)."""
+        return list(self.parameters())
+
+    @contextlib.contextmanager
+    def disabled(self) -> Iterator[None]:
+        """Within the block the backbone computes exactly the base model (the adapters stay attached)."""
+        was, self.enabled = self.enabled, False
+        try:
+            yield
+        finally:
+            self.enabled = was
 
     @property
     def attached(self) -> bool:
@@ -82,7 +109,8 @@ class AdapterSet(nn.Module):
         self.detach()
         self.to(next(transformer.parameters()).device)
         for layer, adapter in zip(_layers(transformer), self.adapters):
-            self._handles.append(layer.register_forward_hook(lambda _m, _i, out, a=adapter: a(out)))
+            self._handles.append(layer.register_forward_hook(
+                lambda _m, _i, out, a=adapter: a(out) if self.enabled else None))
         return self
 
     def detach(self) -> None:
@@ -100,21 +128,141 @@ class AdapterSet(nn.Module):
 
     def save(self, path: str | os.PathLike, meta: dict | None = None) -> Path:
         """Write the adapters alone (a few kB to MB) with the backbone signature and ``meta``."""
-        buf = io.BytesIO()
-        torch.save({"format": FORMAT, "signature": self.signature, "rank": self.rank,
-                    "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()}, "meta": meta or {}}, buf)
-        Path(path).write_bytes(buf.getvalue())
-        return Path(path)
+        return _write(path, self.kind, self.signature, self.rank, self.state_dict(), meta)
 
 
-def attach_adapters(transformer: nn.Module, rank: int = 8) -> AdapterSet:
-    """New zero-initialised adapters on every transformer layer of ``transformer``, attached."""
+def _write(path: str | os.PathLike, kind: str, signature: dict, rank: int, state: dict, meta: dict | None) -> Path:
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, "kind": kind, "signature": signature, "rank": rank,
+                "state_dict": {k: v.detach().cpu() for k, v in state.items()}, "meta": meta or {}}, buf)
+    Path(path).write_bytes(buf.getvalue())
+    return Path(path)
+
+
+def _peft():
+    try:
+        import peft
+    except ImportError as err:
+        raise ImportError("LoRA needs peft: pip install 'clipedit[lora]' (or pip install peft)") from err
+    return peft
+
+
+class LoraSet:
+    """LoRA on :data:`LORA_TARGETS` of a diffusers ``UVit2DModel``, injected by ``peft``; the same interface as
+    :class:`AdapterSet`. ``lora_B`` starts at zero (peft's default), so tuning starts exactly at the base model;
+    ``lora_alpha = rank`` (scale 1)."""
+
+    kind = "lora"
+
+    def __init__(self, signature: dict[str, int], rank: int) -> None:
+        self.signature, self.rank = dict(signature), int(rank)
+        self.transformer: nn.Module | None = None
+        self._kept: dict[str, torch.Tensor] | None = None  # the weights while detached
+
+    @property
+    def attached(self) -> bool:
+        return self.transformer is not None
+
+    def attach(self, transformer: nn.Module) -> "LoraSet":
+        if backbone_signature(transformer) != self.signature:
+            raise ValueError(f"these adapters were made for a backbone with {self.signature}, "
+                             f"not {backbone_signature(transformer)}")
+        peft = _peft()
+        self.detach()
+        transformer.add_adapter(peft.LoraConfig(r=self.rank, lora_alpha=self.rank, lora_dropout=0.0,
+                                                target_modules=LORA_TARGETS, init_lora_weights=True), _PEFT_NAME)
+        self.transformer = transformer
+        if self._kept is not None:
+            self.load_state_dict(self._kept)
+        return self
+
+    def detach(self) -> None:
+        """Take the LoRA weights out of the backbone (kept here for a later :meth:`attach`): the wrapped layers then
+        compute exactly their base layers."""
+        if self.transformer is not None:
+            self._kept = {k: v.detach().clone() for k, v in self.state_dict().items()}
+            self.transformer.delete_adapters(_PEFT_NAME)
+            self.transformer = None
+
+    def _tr(self) -> nn.Module:
+        if self.transformer is None:
+            raise RuntimeError("the LoRA adapters are not attached to a backbone")
+        return self.transformer
+
+    def trainable(self) -> list[nn.Parameter]:
+        return [p for n, p in self._tr().named_parameters() if "lora_" in n]
+
+    def parameters(self) -> Iterator[nn.Parameter]:
+        return iter(self.trainable())
+
+    @contextlib.contextmanager
+    def disabled(self) -> Iterator[None]:
+        tr = self._tr()
+        tr.disable_adapters()
+        try:
+            yield
+        finally:
+            tr.enable_adapters()
+
+    def num_parameters(self) -> int:
+        if self.transformer is None and self._kept is not None:
+            return sum(v.numel() for v in self._kept.values())
+        return sum(p.numel() for p in self.trainable())
+
+    def fraction_of(self, transformer: nn.Module) -> float:
+        base = sum(p.numel() for n, p in transformer.named_parameters() if "lora_" not in n)
+        return self.num_parameters() / base
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        if self.transformer is None and self._kept is not None:
+            return dict(self._kept)
+        return _peft().get_peft_model_state_dict(self._tr(), adapter_name=_PEFT_NAME)
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        if self.transformer is None:
+            self._kept = dict(state)
+            return
+        _peft().set_peft_model_state_dict(self._tr(), state, adapter_name=_PEFT_NAME)
+
+    def save(self, path: str | os.PathLike, meta: dict | None = None) -> Path:
+        return _write(path, self.kind, self.signature, self.rank, self.state_dict(), meta)
+
+
+StyleAdapters = AdapterSet | LoraSet
+
+
+@contextlib.contextmanager
+def attached(adapters: StyleAdapters, transformer: nn.Module) -> Iterator[StyleAdapters]:
+    """Attach for the block and detach after it: a shared (cached) backbone is left as it was found."""
+    adapters.attach(transformer)
+    try:
+        yield adapters
+    finally:
+        adapters.detach()
+
+
+def attach_adapters(transformer: nn.Module, rank: int = 8, kind: str = "adapter") -> StyleAdapters:
+    """New adapters (``kind``: ``"adapter"`` bottleneck or ``"lora"``) on every transformer layer, attached; they
+    start at exactly the base model."""
     if int(rank) < 1:
         raise ValueError(f"rank must be at least 1, got {rank}")
-    return AdapterSet(backbone_signature(transformer), rank).attach(transformer)
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    cls = AdapterSet if kind == "adapter" else LoraSet
+    return cls(backbone_signature(transformer), rank).attach(transformer)
 
 
-def load_adapters(path: str | os.PathLike, transformer: nn.Module | None = None) -> tuple[AdapterSet, dict]:
+def lora_rank_for(transformer: nn.Module, budget: int) -> int:
+    """The LoRA rank whose parameter count is nearest ``budget`` (e.g. a bottleneck adapter's count)."""
+    per_rank = 0
+    for name, mod in transformer.named_modules():
+        mod = getattr(mod, "base_layer", mod)  # a layer peft has wrapped (adapters attached, or deleted since)
+        if isinstance(mod, nn.Linear) and re.fullmatch(LORA_TARGETS, name):
+            per_rank += mod.in_features + mod.out_features
+    return max(1, round(budget / per_rank))
+
+
+def load_adapters(path: str | os.PathLike, transformer: nn.Module | None = None) -> tuple[StyleAdapters, dict]:
     """Read an adapter file; attach it to ``transformer`` when given. Returns ``(adapters, meta)``.
 
     Raises:
@@ -126,8 +274,14 @@ def load_adapters(path: str | os.PathLike, transformer: nn.Module | None = None)
         raise ValueError(f"{path} is not a clipedit adapter file ({FORMAT}): {type(err).__name__}") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise ValueError(f"{path} is not a clipedit adapter file ({FORMAT})")
-    ad = AdapterSet(obj["signature"], obj["rank"])
-    ad.load_state_dict(obj["state_dict"])
+    kind = obj.get("kind", "adapter")
+    if kind not in KINDS:
+        raise ValueError(f"{path} holds adapters of an unknown kind {kind!r}")
+    ad: StyleAdapters = (AdapterSet if kind == "adapter" else LoraSet)(obj["signature"], obj["rank"])
+    try:
+        ad.load_state_dict(obj["state_dict"])
+    except RuntimeError as err:
+        raise ValueError(f"{path} is a damaged adapter file: {str(err).splitlines()[0]}") from None
     if transformer is not None:
         ad.attach(transformer)
     return ad, obj.get("meta", {})

@@ -36,7 +36,7 @@ import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -96,6 +96,10 @@ class TextEmbedding:
     def repeat(self, n: int) -> "TextEmbedding":
         """Each prompt ``n`` times in a row (``repeat_interleave``)."""
         return TextEmbedding(self.hidden.repeat_interleave(n, 0), self.pooled.repeat_interleave(n, 0))
+
+    def __getitem__(self, index: torch.Tensor | slice | list[int]) -> "TextEmbedding":
+        """The prompts at ``index`` (a long tensor, list or slice along the batch)."""
+        return TextEmbedding(self.hidden[index], self.pooled[index])
 
 
 class GuideTextEncoder(nn.Module):
@@ -221,6 +225,52 @@ class MaskedGenerator:
 
         return fn
 
+    # -- sampling -----------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def preview(self, tokens: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
+        """Decode a partly masked token grid for display: committed tokens decoded, still-masked cells grey.
+        Returns ``(B, 3, H, W)`` in ``[0, 1]``."""
+        t = torch.where(masked, torch.zeros_like(tokens), tokens)
+        img = self.detokenize(t)
+        cell = torch.nn.functional.interpolate(masked[:, None].float(), size=img.shape[-2:], mode="nearest")
+        return img * (1 - cell) + 0.5 * cell
+
+    def sample(self, logits_fn: Callable[[torch.Tensor, bool], torch.Tensor], n: int, *, steps: int = 12,
+               guidance: float = 0.0, temperature: float = 1.0, randomness: float = 4.5, seed: int | None = 0,
+               callback: Callable[[int, torch.Tensor, Mapping[str, float]], Any] | None = None,
+               progress: bool | None = None, desc: str = "generate") -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode ``n`` images with the one sampler (:func:`clipedit.sampler.masked_sample`) from any
+        ``logits_fn(tokens, conditional)`` (e.g. :meth:`logits_fn`, or StyleDrop's two-scale guidance).
+
+        Returns ``(images (n, 3, H, W) in [0, 1], tokens (n, h, w))``, both on the CPU. ``callback(step, preview,
+        logs)`` runs after every step with :meth:`preview` of the partial grid; a progress bar when ``progress``.
+        """
+        from clipedit.progress import progress_bar
+        from clipedit.sampler import masked_sample
+
+        h, w = self.token_grid
+        if not 1 <= int(steps) <= h * w:
+            raise ValueError(f"steps must be between 1 and the number of tokens ({h * w}), got {steps}")
+        g = torch.Generator(device=self.device)
+        if seed is not None:
+            g.manual_seed(int(seed))
+        else:
+            g.seed()
+        bar = progress_bar(range(steps), desc=desc, progress=progress)
+
+        def on_step(step: int, tokens: torch.Tensor, masked: torch.Tensor) -> None:
+            bar.update(1)
+            if callback is not None:
+                callback(step + 1, self.preview(tokens, masked).cpu(), {"masked": float(masked.float().mean())})
+
+        tokens = masked_sample(logits_fn, (n, h, w), self.mask_id, steps=steps, guidance=guidance,
+                               temperature=temperature, randomness=randomness, generator=g, device=self.device,
+                               callback=on_step)
+        bar.close()
+        with torch.no_grad():
+            images = self.detokenize(tokens).cpu()
+        return images, tokens.cpu()
+
     # -- VQ ------------------------------------------------------------------------------------------------------
     def encode_latents(self, images: torch.Tensor) -> torch.Tensor:
         """Continuous pre-quantisation latents ``(B, vq_embed_dim, h, w)`` of images in ``[0, 1]``."""
@@ -337,6 +387,26 @@ def amused_folder(download_ok: bool = True) -> Path:
     function). Offline this fails at the first file, within seconds, with the table's one-line message."""
     paths = [resolve(w, download_ok=download_ok) for w in weight_files("masked") if w.name.startswith(AMUSED_256)]
     return paths[0].parent  # model_index.json sits at the repository root
+
+
+def transformer_signature(name: str | os.PathLike) -> dict[str, int] | None:
+    """The transformer's layer count and width from its config alone (no weights built): what an adapter file must
+    match (:func:`clipedit.models.adapters.backbone_signature`). ``None`` when the config is not on this machine."""
+    import json
+
+    name = str(name)
+    try:
+        if name == SHAPES_MUSE or name.endswith(".pt"):
+            path = resolve(get_weights(SHAPES_MUSE)) if name == SHAPES_MUSE else Path(name)
+            cfg = torch.load(path, map_location="cpu", weights_only=True).get("transformer_config")
+        else:
+            folder = Path(name) if Path(name).is_dir() else amused_folder(download_ok=False)
+            cfg = json.loads((folder / "transformer" / "config.json").read_text())
+    except Exception:  # not local, or not readable: the full load reports it properly
+        return None
+    if not cfg:
+        return None
+    return {"layers": int(cfg["num_hidden_layers"]), "hidden_size": int(cfg["hidden_size"])}
 
 
 _CACHE: dict[str, MaskedGenerator] = {}

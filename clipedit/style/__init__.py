@@ -6,7 +6,7 @@ from clipedit.style.arbitrary import (ArbitraryStyleNet, StyleCLIPResult, load_a
                                       style_transfer_clip, stylize)
 from clipedit.style.gatys import gatys
 from clipedit.style.johnson import FAST_STYLES, JohnsonNet, fast_stylize
-from clipedit.style.layers import ConditionalInstanceNorm2d
+from clipedit.models.style_layers import ConditionalInstanceNorm2d
 
 __all__ = ["ArbitraryStyleNet", "StyleCLIPResult", "load_arbitrary_style", "mix_styles", "style_transfer_clip",
            "stylize", "gatys", "FAST_STYLES", "JohnsonNet", "fast_stylize", "ConditionalInstanceNorm2d", "VGGFeatures",

@@ -5,7 +5,7 @@ network per setting of the loss weights ``λ`` (content weight, one weight per s
 ``T(content, λ)`` on ``λ`` sampled log-uniformly per example, with the loss weighted by that example's ``λ``. At
 inference the weights become sliders.
 
-:class:`AdjustableStyleNet` is Magenta's transfer-network shape (:class:`~clipedit.style.magenta.StyleTransformer`,
+:class:`AdjustableStyleNet` is Magenta's transfer-network shape (:class:`~clipedit.models.magenta.StyleTransformer`,
 widths 16/32/64, every convolution but the last followed by a conditional instance norm) with an MLP from
 ``log λ`` to a conditioning vector, and YOTO's FiLM on every norm: ``γ = 1 + 0.1·s(h)``, ``β = 0.1·b(h)``.
 
@@ -31,7 +31,7 @@ from torch import nn
 
 from clipedit.device import select_device
 from clipedit.imageio import ImageLike, load_image
-from clipedit.style.magenta import StyleTransformer
+from clipedit.models.magenta import StyleTransformer
 from clipedit.weights import WeightFile, get_weights, resolve
 
 LAMBDA_MIN, LAMBDA_MAX = 0.1, 10.0
@@ -183,8 +183,7 @@ class AdjustableLoss(nn.Module):
 
 def mobilenet_features(download_ok: bool = True) -> nn.Module:
     """Magenta's style predictor as a frozen loss network: ``f(images, names) -> {name: activation}``."""
-    from clipedit.style.arbitrary import magenta_file
-    from clipedit.style.magenta import StylePredictor
+    from clipedit.models.magenta import StylePredictor, magenta_file
 
     predictor = StylePredictor.from_tflite(magenta_file("predict", download_ok)).requires_grad_(False)
     return _Activations(predictor)

@@ -13,35 +13,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 import torch
 from torch import nn
 from typing_extensions import Unpack
 
-from clipedit.data.paths import find_data
 from clipedit.device import select_device
 from clipedit.guidance.guide import CLIPGuide, PromptLike
 from clipedit.imageio import ImageLike, as_image_batch, load_image
 from clipedit.optim import OptimResult, RunOptions, optimize, seed_everything
-from clipedit.style.magenta import StylePredictor, StyleTransformer
-from clipedit.weights import WeightFile, get_weights, resolve
+from clipedit.models.magenta import MAGENTA_SUBDIR, magenta_file  # noqa: F401 (old import path)
+from clipedit.models.magenta import MAGENTA_ROWS, StylePredictor, StyleTransformer
+from clipedit.weights import WeightFile, get_weights
 
 #: Magenta's TFLite files: rows of the one weights table (:mod:`clipedit.weights`).
-MAGENTA_FILES: dict[str, WeightFile] = {
-    "predict": get_weights("magenta/predict-int8"),
-    "fp16": get_weights("magenta/transfer-fp16"),
-    "int8": get_weights("magenta/transfer-int8"),
-}
-MAGENTA_SUBDIR = "weights/magenta-arbitrary-stylization"
-
-
-def magenta_file(kind: str, download_ok: bool = True) -> Path:
-    """Path of a Magenta TFLite file (``"predict"``, ``"fp16"``, ``"int8"``): data folder, cache, or download."""
-    spec = MAGENTA_FILES[kind]
-    local = find_data(MAGENTA_SUBDIR)
-    return resolve(spec, download_ok, search=[local] if local else [])
+MAGENTA_FILES: dict[str, WeightFile] = {k: get_weights(v) for k, v in MAGENTA_ROWS.items()}
 
 
 class ArbitraryStyleNet(nn.Module):

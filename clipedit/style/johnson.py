@@ -23,7 +23,7 @@ from torch import nn
 from clipedit.data.paths import data_dirs, find_data
 from clipedit.device import select_device
 from clipedit.imageio import ImageLike, load_image
-from clipedit.style.layers import instance_norm, same_pad
+from clipedit.models.style_layers import instance_norm, same_pad
 
 FAST_STYLES = ("la_muse", "mathura", "rain_princess", "the_scream", "udnie", "wave", "wreck")
 _EPS = 1e-3

