@@ -4,7 +4,7 @@
   AdamW), bottleneck adapter and LoRA at an equal budget, for the bundled ``clipedit/shapes-muse`` and an
   aMUSEd-256-shaped U-ViT (random init, diffusers' default UVit2DModel = aMUSEd-256's shape, CLIP-L-sized text);
 * ms per two-scale sample (three transformer passes per step, 12 steps) against the base model's guided sample
-  (two passes per step);
+  (two passes per step), offline and on the aMUSEd-256 shape;
 * the adapter file's size; peak memory as in ``bench_masked.py``.
 
     python benchmarks/bench_styledrop.py [--skip-amused]
@@ -61,9 +61,11 @@ def main() -> None:
     p.add_argument("--skip-amused", action="store_true", help="leave out the 600 M-parameter aMUSEd-shaped rows")
     a = p.parse_args()
     from clipedit.data.styles import render_styled
-    from clipedit.models.adapters import lora_rank_for
-    from clipedit.models.muse import load_masked_generator
+    from clipedit.models.adapters import attach_adapters, lora_rank_for
+    from clipedit.models.muse import MaskedGenerator, load_masked_generator
+    from clipedit.sampler import masked_sample
     from clipedit.styledrop import StyleDropSettings, sample_style, train_style
+    from clipedit.styledrop.guidance import two_scale_logits_fn
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     print(f"machine: {machine()}\n")
@@ -97,6 +99,18 @@ def main() -> None:
             print(f"| {dev} | aMUSEd-256-shaped U-ViT: adapter training step, batch 8 (rank 64, {frac:.2%} of the "
                   f"backbone) | {ms:.0f} | {ms / base_ms:.0f}x | {n:,} | {size / 1024:.0f} | {peak_mb(dev):.0f} |",
                   flush=True)
+            ad = attach_adapters(tr, rank=64)
+
+            # The transformer alone (no VQ model), its text given: enough for the sampler's logits.
+            backbone = MaskedGenerator("amused-256-shaped", None, tr, lambda prompts: t, 256, _empty=t)
+            fn = two_scale_logits_fn(backbone, ad, t)
+            with torch.no_grad():
+                a_ms = timed(lambda: masked_sample(fn, (1, 16, 16), tr.config.vocab_size - 1, 12,
+                                                   generator=torch.Generator(device=dev).manual_seed(0), device=dev),
+                             1, dev)
+            print(f"| {dev} | aMUSEd-256-shaped U-ViT: two-scale sample, 12 steps (3 passes/step, no VQ decode) | "
+                  f"{a_ms:.0f} | {a_ms / base_ms:.0f}x | | | {peak_mb(dev):.0f} |", flush=True)
+            ad.detach()
             del tr
 
 

@@ -31,8 +31,8 @@ from clipedit.sampler import mask_tokens
 
 @dataclass(frozen=True)
 class StyleDropSettings:
-    """How adapters are tuned. The defaults finish in about a minute on 2 CPU cores with the offline model;
-    :data:`PAPER` is the paper's scale (1000 steps, batch 8)."""
+    """How adapters are tuned. With the offline model the defaults take about 20 s on 2 CPU cores (a minute with
+    round 2); :data:`PAPER` is the paper's scale (1000 steps, batch 8)."""
 
     steps: int = 300
     batch: int = 8
