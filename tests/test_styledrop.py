@@ -35,6 +35,19 @@ def gen():
     return load_masked_generator("clipedit/shapes-muse", device="cpu")
 
 
+@pytest.fixture
+def magenta():
+    """Round 2 scores style with Magenta's real style predictor: skip where its file is not on this machine."""
+    pytest.importorskip("tflite")
+    from clipedit.models.magenta import load_style_predictor, magenta_file
+
+    try:
+        magenta_file("predict", download_ok=False)
+    except Exception:  # not in the data folder nor the cache
+        pytest.skip("Magenta's style predictor is not on this machine (set CLIPEDIT_DATA_DIR)")
+    return load_style_predictor("cpu")
+
+
 def test_lora_starts_at_the_base_switches_off_and_detaches_exactly(tmp_path):
     torch.manual_seed(0)
     tr = build_shapes_transformer().eval()
@@ -83,6 +96,26 @@ def test_two_scale_formula_and_lambda_a_zero_is_the_base_model(gen):
         assert torch.equal(base.tokens, mine.tokens)
 
 
+def test_two_scale_logits_use_the_adapters_for_l_adapt_only(gen):
+    from clipedit.models.adapters import attached
+    from clipedit.styledrop import two_scale_logits_fn
+
+    style = train_style(gen, render_styled("red", "circle", "stripes"), ["a red circle"], "striped",
+                        StyleDropSettings(steps=1), progress=False)
+    with torch.no_grad():
+        for p in style.adapters.parameters():
+            p.normal_(0, 0.05)  # clearly non-zero adapters
+    ids = torch.randint(0, 256, (2, 8, 8), generator=torch.Generator().manual_seed(1))
+    text = gen.encode_text(["a blue star in striped style"] * 2)
+    with torch.no_grad():
+        l_cond, l_uncond = gen.logits(ids, text), gen.logits(ids, gen.empty_text(2))
+        with attached(style.adapters, gen.transformer) as ad:
+            l_adapt = gen.logits(ids, text)
+            got = two_scale_logits_fn(gen, ad, text, lambda_a=2.0, lambda_b=3.0)(ids, True)
+    assert not torch.allclose(l_adapt, l_cond)
+    assert torch.allclose(got, l_adapt + 2.0 * (l_adapt - l_cond) + 3.0 * (l_cond - l_uncond), atol=1e-5)
+
+
 def test_adapters_are_detached_after_training_and_sampling(gen, tmp_path):
     ids = torch.randint(0, 256, (1, 8, 8), generator=torch.Generator().manual_seed(0))
     text = gen.encode_text(["a red circle"])
@@ -98,12 +131,21 @@ def test_adapters_are_detached_after_training_and_sampling(gen, tmp_path):
     assert back.meta["style"] == "striped" and back.meta["prompts"] == ["a red circle in striped style"]
 
 
-def test_round_two_keeps_what_its_scores_rank_highest(gen, tmp_path):
+def test_round_two_keeps_what_its_scores_rank_highest(gen, magenta, tmp_path):
     ref = render_styled("red", "circle", "stripes")
     style = train_style(gen, ref, ["a red circle"], "striped", StyleDropSettings(steps=3, batch=2), progress=False)
     fb = collect_feedback(gen, style, ref, list(SHAPES_FEEDBACK[:3]), n_per_prompt=2, top_k=3, progress=False)
     assert len(fb.contents) == 6 and fb.images.shape[0] == 6
     assert torch.allclose(fb.score, score_candidates(fb.text_score, fb.style_distance))
+    # the reported scores are what they say: the guide's similarity to each image's own prompt, the Magenta distance
+    from clipedit.guidance.guide import CLIPGuide
+    from clipedit.models.magenta import style_distance
+
+    guide = CLIPGuide(list(SHAPES_FEEDBACK[:3]), models="clipedit/shapes", augment="none", n_augs=1)
+    sim = guide.similarity(fb.images)
+    own = torch.stack([sim[i, list(SHAPES_FEEDBACK[:3]).index(c)] for i, c in enumerate(fb.contents)])
+    assert torch.allclose(fb.text_score, own, atol=1e-5)
+    assert torch.allclose(fb.style_distance, style_distance(fb.images, ref), atol=1e-4)
     assert fb.kept == select_top(fb.score, 3)
     others = [i for i in range(6) if i not in fb.kept]
     assert fb.score[fb.kept].min() >= fb.score[others].max()
@@ -129,16 +171,11 @@ def test_style_references_stay_in_range_and_vary_with_the_style():
     assert all(not torch.equal(imgs[0], x) for x in imgs[1:])
 
 
-def test_style_is_taken_as_a_rate_over_seeds(gen):
+def test_style_is_taken_as_a_rate_over_seeds(gen, magenta):
     """Round 1 moves samples of new content towards the reference's Magenta style embedding, for most seeds."""
-    pytest.importorskip("tflite")
-    from clipedit.models.magenta import load_style_predictor, magenta_file, style_distance
+    from clipedit.models.magenta import style_distance
 
-    try:
-        magenta_file("predict", download_ok=False)
-    except Exception:
-        pytest.skip("Magenta's style predictor is not on this machine (set CLIPEDIT_DATA_DIR)")
-    sp = load_style_predictor("cpu")
+    sp = magenta
     ref = render_styled("red", "circle", "stripes")
     prompts = ["a blue square", "a yellow star", "a green triangle"]
     base = style_distance(sample_style(gen, None, prompts, n=2, seed=0, progress=False).images, ref, sp).mean()
@@ -208,7 +245,7 @@ def test_bad_input_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
                 "--lambda-a")
 
 
-def test_cli_trains_two_rounds_and_samples(tmp_path, capsys):
+def test_cli_trains_two_rounds_and_samples(tmp_path, capsys, magenta):
     style = save_image(render_styled("red", "circle", "stripes"), tmp_path / "striped_thing.png")
     assert main(["styledrop", "train", str(style), "--content", "a red circle", "--steps", "4", "--rounds", "2",
                  "--feedback", "a blue square", "a green star", "--feedback-n", "2", "--top-k", "2",
