@@ -246,7 +246,8 @@ def test_bad_input_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
 
 
 def test_cli_trains_two_rounds_and_samples(tmp_path, capsys, magenta):
-    style = save_image(render_styled("red", "circle", "stripes"), tmp_path / "striped_thing.png")
+    # a style image larger than the model's images (64 px against 32): resized where needed
+    style = save_image(render_styled("red", "circle", "stripes", resolution=64), tmp_path / "striped_thing.png")
     assert main(["styledrop", "train", str(style), "--content", "a red circle", "--steps", "4", "--rounds", "2",
                  "--feedback", "a blue square", "a green star", "--feedback-n", "2", "--top-k", "2",
                  "--out", str(tmp_path / "ad.pt"), "--quiet"]) == 0

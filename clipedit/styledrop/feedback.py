@@ -104,7 +104,11 @@ def retrain_with_feedback(gen: MaskedGenerator, style: TrainedStyle, reference: 
     idx = list(feedback.kept if kept is None else kept)
     if not idx:
         raise ValueError("no images kept: tick at least one image (or lower the bar) before round 2")
-    images = torch.cat([reference.to(feedback.images.device), feedback.images[idx]])
+    ref = reference.to(feedback.images.device).float()
+    if ref.shape[-2:] != feedback.images.shape[-2:]:  # a style image at its own size, candidates at the model's
+        ref = torch.nn.functional.interpolate(ref, size=feedback.images.shape[-2:], mode="bilinear", antialias=True,
+                                              align_corners=False)
+    images = torch.cat([ref, feedback.images[idx]])
     contents = [reference_content] + [feedback.contents[i] for i in idx]
     s = settings or StyleDropSettings(**style.meta.get("settings", {}))
     out = train_style(gen, images, contents, style.meta["style"], s, progress=progress, round_=style.meta["round"] + 1)
