@@ -4,10 +4,13 @@ uses, so that style and content can be told apart (StyleDrop's offline demonstra
 * ``"outline"`` — only the shape's rim, about 1/12 of the image wide, in the shape's colour;
 * ``"stripes"`` — the shape filled with diagonal stripes of its colour and white;
 * ``"dots"`` — the shape filled with a grid of dots of its colour on white;
-* ``"noise"`` — the background and the shape both covered in coarse grey noise.
+* ``"noise"`` — the background and the shape both covered in coarse grey noise;
+* ``"inked"`` — a thick black rim around the filled shape, like a cartoon's ink line;
+* ``"shadow"`` — a hard drop shadow down and to the right.
 
-Content (colour, shape) stays readable by the judge; the style is a texture or a drawing convention that no
-caption of the training world describes.
+The style is a texture or a drawing convention that no caption of the training world describes. The judge, trained
+on filled shapes, reads the shadowed and ink-rimmed ones as it reads the plain world, the striped and outlined ones
+about half the time, dotted ones rarely: content accuracy on styled images is measured against that.
 
 >>> import torch
 >>> img = render_styled("red", "circle", "stripes", resolution=32, seed=0)
@@ -85,7 +88,7 @@ def render_styled(colour: str, shape: str, style: str, n: int = 1, resolution: i
     bg = torch.tensor(BACKGROUNDS[background]).view(1, 3, 1, 1)
     img = bg * (1 - ink - paper) + col * ink + paper * 0.97
     if style == "inked":  # a thick black rim, like a cartoon's ink line
-        k = max(3, 2 * round(h / 24) + 1) if (h := resolution) else 3
+        k = max(3, 2 * round(resolution / 24) + 1)
         outer = F.max_pool2d(mask, k, stride=1, padding=k // 2)
         rim = (outer - -F.max_pool2d(-mask, k, stride=1, padding=k // 2)).clamp(0, 1)
         img = img * (1 - rim) + 0.05 * rim
