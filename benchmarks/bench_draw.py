@@ -1,11 +1,12 @@
-"""Benchmark: the vector renderers and a full CLIPDraw step.
+"""Benchmark: the vector renderers and a full CLIPDraw step, every figure from this run.
 
-Scenes: 256 random CLIPDraw-initialised paths at 224x224 with widths 1-3 px and with widths 1-50 px (CLIPDraw's
-range), and 1024 paths at 512x512 with widths 1-50 px. For every available device and renderer (``torch``;
-``diffvg`` when ``pydiffvg`` imports) forward and forward+backward seconds, peak memory, and the ratio to the
-diffvg figures in the issue (2-core CPU, 2x2 supersampling: 0.29 s / 1.44 s / 2.75 s / 9.1 s). Then one full
-CLIPDraw step at the defaults: render 256 paths at 224 -> 4 CLIPDraw views -> CLIP ViT-B/32 (random init, the
-real shape) forward + backward -> Adam on points/widths/colours. Each row runs in a fresh subprocess.
+Scenes: 256 random CLIPDraw-initialised paths at 224x224 with full widths 1-3 px and 1-50 px, and 1024 paths at
+512x512 with widths 1-50 px. For every available device: the torch renderer's forward and forward+backward
+seconds and peak memory, and diffvg's in the same run when ``pydiffvg`` imports (2x2 samples, its default);
+without it the diffvg columns say "not measured". Then one full CLIPDraw step at the defaults: render 256 paths at
+224 -> 4 CLIPDraw views -> CLIP ViT-B/32 (random init, the real shape) forward + backward -> Adam on
+points/widths/colours, against CLIP's own forward + backward on the same views (the step's floor). Each row runs
+in a fresh subprocess.
 
     python benchmarks/bench_draw.py
 """
@@ -22,7 +23,6 @@ sys.path.insert(0, os.path.dirname(__file__))
 from bench_guidance import machine, timed  # noqa: E402
 
 SCENES = {"256 @224, w 1-3": (256, 224, 3.0), "256 @224, w 1-50": (256, 224, 50.0), "1024 @512, w 1-50": (1024, 512, 50.0)}
-DIFFVG_CPU = {"256 @224, w 1-3": (0.29, 1.44), "256 @224, w 1-50": (None, 2.75), "1024 @512, w 1-50": (None, 9.1)}
 
 
 def scene_for(name: str, device: str):
@@ -66,7 +66,7 @@ def one_render(name: str, renderer: str, device: str, reps: int) -> dict:
 def one_step(renderer: str, device: str, reps: int) -> dict:
     import torch
 
-    from clipedit.draw import make_renderer
+    from clipedit.draw import CLIPDRAW_LRS, make_renderer
     from clipedit.guidance import CLIPGuide
     from clipedit.models import KNOWN_CONFIGS, ClipModel, build_clip
 
@@ -75,9 +75,7 @@ def one_step(renderer: str, device: str, reps: int) -> dict:
     model = ClipModel(build_clip(cfg), "ViT-B/32 (random init)", cfg).to(device)
     guide = CLIPGuide("a drawing of a cat", models=model, augment="clipdraw", n_augs=4)
     scene, render = scene_for("256 @224, w 1-50", device), make_renderer(renderer)
-    opt = torch.optim.Adam([{"params": scene.parameters("points"), "lr": 1.0},
-                            {"params": scene.parameters("widths"), "lr": 0.1},
-                            {"params": scene.parameters("colors"), "lr": 0.01}])
+    opt = torch.optim.Adam([{"params": scene.parameters(k), "lr": v} for k, v in CLIPDRAW_LRS.items()])
     parts = {}
 
     def step():
@@ -120,22 +118,28 @@ def main() -> None:
         return json.loads(r.stdout.strip().splitlines()[-1])
 
     print(f"machine: {machine()}")
-    print(f"renderers: {', '.join(renderers)} (diffvg {'installed' if 'diffvg' in renderers else 'not installed'})\n")
-    print("| device | renderer | scene | forward (s) | fwd+bwd (s) | peak memory (MiB) | diffvg CPU figure fwd / fwd+bwd (s) | fwd+bwd vs that |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"renderers: {', '.join(renderers)} (diffvg {'imported' if 'diffvg' in renderers else 'not installed: not measured'})\n")
+    print("| device | scene | torch fwd (s) | torch fwd+bwd (s) | torch peak (MiB) | diffvg fwd (s) | diffvg fwd+bwd (s) "
+          "| diffvg peak (MiB) | torch / diffvg: fwd, fwd+bwd |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for dev in devices:
-        for rend in renderers:
-            for name in SCENES:
-                reps = 3 if dev != "cpu" or "224" in name else 1
-                r = sub(rend, name.replace(" ", "_"), dev, reps)
-                if "error" in r:
-                    print(f"| {dev} | {rend} | {name} | failed: {r['error']} | | | | |", flush=True)
+        for name in SCENES:
+            reps = 3 if dev != "cpu" or "224" in name else 1
+            cells = []
+            res = {}
+            for rend in ("torch", "diffvg"):
+                if rend not in renderers:
+                    cells += ["not measured"] * 3
                     continue
-                ref_f, ref_fb = DIFFVG_CPU[name]
-                ref = f"{ref_f if ref_f else '-'} / {ref_fb}"
-                print(f"| {dev} | {rend} | {name} | {r['fwd']:.3f} | {r['fwd_bwd']:.3f} | {r['peak']:.0f} | {ref} | "
-                      f"{r['fwd_bwd'] / ref_fb:.2f}x |", flush=True)
-    print("\n| device | renderer | full CLIPDraw step, 256 paths @224, 4 views, ViT-B/32 (s) | of which CLIP fwd+bwd (s) | rendering share |")
+                r = res[rend] = sub(rend, name.replace(" ", "_"), dev, reps)
+                cells += [f"failed: {r['error']}", "", ""] if "error" in r else [
+                    f"{r['fwd']:.3f}", f"{r['fwd_bwd']:.3f}", f"{r['peak']:.0f}"]
+            ok = all(k in res and "error" not in res[k] for k in ("torch", "diffvg"))
+            ratio = (f"{res['torch']['fwd'] / res['diffvg']['fwd']:.2f}x, {res['torch']['fwd_bwd'] / res['diffvg']['fwd_bwd']:.2f}x"
+                     if ok else "not measured")
+            print(f"| {dev} | {name} | " + " | ".join(cells) + f" | {ratio} |", flush=True)
+    print("\n| device | renderer | full CLIPDraw step, 256 paths @224, 4 views, ViT-B/32 (s) | CLIP fwd+bwd, the floor (s) "
+          "| step / floor |")
     print("|---|---|---|---|---|")
     for dev in devices:
         for rend in renderers:
@@ -143,7 +147,9 @@ def main() -> None:
             if "error" in r:
                 print(f"| {dev} | {rend} | failed: {r['error']} | | |")
                 continue
-            print(f"| {dev} | {rend} | {r['step']:.3f} | {r['clip']:.3f} | {max(0.0, 1 - r['clip'] / r['step']):.0%} |", flush=True)
+            print(f"| {dev} | {rend} | {r['step']:.3f} | {r['clip']:.3f} | {r['step'] / r['clip']:.2f} |", flush=True)
+        if "diffvg" not in renderers:
+            print(f"| {dev} | diffvg | not measured | not measured | not measured |")
 
 
 if __name__ == "__main__":

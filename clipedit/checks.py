@@ -17,8 +17,13 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported inside the functions that need a device's facts, so that a bad path, size or prompt is refused
+# before the 2-second torch import.
 
 #: Largest image side clipedit's optimisers accept, whatever the memory (a sanity bound, not a budget).
 MAX_SIDE = 8192
@@ -33,6 +38,8 @@ RENDER_BYTES_PER_PIXEL = 12 * 1024
 
 def available_devices() -> list[str]:
     """Device names usable here: ``cpu`` plus ``cuda``/``cuda:N`` and ``mps`` when present."""
+    import torch
+
     out = ["cpu"]
     if torch.cuda.is_available():
         out += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
@@ -42,9 +49,11 @@ def available_devices() -> list[str]:
     return out
 
 
-def _memory_limit(device: torch.device) -> tuple[int, str]:
-    if device.type == "cuda":
-        free, total = torch.cuda.mem_get_info(device)
+def _memory_limit(device: str) -> tuple[int, str]:
+    if device.startswith("cuda"):
+        import torch
+
+        free, total = torch.cuda.mem_get_info(torch.device(device))
         return int(total), f"{total / 2**30:.1f} GiB on {device}"
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -67,7 +76,7 @@ def check_image_memory(side: int, what: str = "size", device: str | torch.device
     """
     if side < 8:
         raise ValueError(f"{what} must be at least 8 pixels, got {side}")
-    dev = torch.device(device) if device is not None else torch.device("cpu")
+    dev = str(device) if device is not None else "cpu"
     need = side * side * images * bytes_per_pixel
     limit, desc = _memory_limit(dev)
     if side > MAX_SIDE or need > limit:

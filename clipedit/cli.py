@@ -100,10 +100,18 @@ def _bar(a: argparse.Namespace) -> bool | None:
     return False if a.quiet else (True if a.progress else None)
 
 
+def _check_device(a: argparse.Namespace) -> None:
+    """Refuse an unknown or absent ``--device``. The default and ``cpu`` are always there, so they are accepted
+    without importing torch (two seconds): argument errors answer at once."""
+    if a.device not in (None, "cpu"):
+        from clipedit.device import select_device
+
+        select_device(a.device)
+
+
 def _check_common(a: argparse.Namespace, prompt: str | None = None, images: tuple[tuple[str, str], ...] = ()) -> None:
     """What every subcommand checks first: the prompt, input images, the output path and the device."""
     from clipedit.checks import check_image_file, check_output
-    from clipedit.device import select_device
 
     if prompt is not None and not prompt.strip():
         raise UsageError("the prompt is empty: describe what you want, e.g. \"a red circle\"")
@@ -112,7 +120,7 @@ def _check_common(a: argparse.Namespace, prompt: str | None = None, images: tupl
         if value:
             check_image_file(value, label)
     check_output(a.out)
-    select_device(a.device)
+    _check_device(a)
 
 
 def _check_guide(a: argparse.Namespace) -> None:
@@ -240,7 +248,6 @@ def _cmd_style_text(a: argparse.Namespace) -> int:
 
 def _check_adjust(a: argparse.Namespace) -> None:
     from clipedit.checks import check_image_file, check_image_memory, check_output
-    from clipedit.device import select_device
     from clipedit.style.adjustable import LAMBDA_MAX, LAMBDA_MIN, N_STYLE_LAYERS, loss_weights
 
     check_image_file(a.content, "content image")
@@ -264,7 +271,7 @@ def _check_adjust(a: argparse.Namespace) -> None:
         if a.style not in ADJUSTABLE_STYLES:
             raise UsageError(f"unknown --style {a.style!r}; choose from {sorted(ADJUSTABLE_STYLES)} or give a .pt file")
     check_output(a.out)
-    select_device(a.device)
+    _check_device(a)
     check_image_memory(a.size, "--size", a.device, bytes_per_pixel=1024)
 
 
@@ -286,8 +293,8 @@ def _check_draw(a: argparse.Namespace) -> None:
     if a.canvas is not None:
         check_image_memory(a.canvas, "--canvas", a.device, bytes_per_pixel=RENDER_BYTES_PER_PIXEL)
         check_image_memory(round(a.canvas * a.scale), "--canvas x --scale", a.device, bytes_per_pixel=1024)
-    if a.max_width < 1:
-        raise UsageError(f"--max-width must be at least 1 pixel, got {a.max_width:g}")
+    if a.max_width < 2:
+        raise UsageError(f"--max-width must be at least 2 pixels (the smallest stroke), got {a.max_width:g}")
 
 
 def _cmd_draw(a: argparse.Namespace) -> int:
@@ -387,9 +394,9 @@ def _upscale(images, scale: int | None, smallest: int = 128):
 
 
 def _check_generate(a: argparse.Namespace) -> None:
+    _check_common(a, a.prompt)
     from clipedit.masked.generate import check_generate_args
 
-    _check_common(a, a.prompt)
     check_generate_args([a.prompt], a.steps, a.guidance, a.n, a.temperature, a.model)
 
 
@@ -419,9 +426,9 @@ def _cmd_generate(a: argparse.Namespace) -> int:
 
 
 def _check_vqgan(a: argparse.Namespace) -> None:
+    _check_common(a, a.prompt, images=(("init", "--init image"),))
     from clipedit.models.muse import list_generators
 
-    _check_common(a, a.prompt, images=(("init", "--init image"),))
     if a.generator not in list_generators() and not Path(a.generator).exists():
         raise UsageError(f"unknown generator {a.generator!r}; choose from {', '.join(list_generators())}, "
                          "a folder in the aMUSEd layout or a .pt file")
@@ -459,11 +466,10 @@ def _load_style_image(path: str):
 
 def _check_styledrop(a: argparse.Namespace) -> None:
     from clipedit.checks import check_output
-    from clipedit.device import select_device
     from clipedit.models.muse import list_generators
 
     check_output(a.out)
-    select_device(a.device)
+    _check_device(a)
     if a.model is not None and a.model not in list_generators() and not Path(a.model).exists():
         raise UsageError(f"unknown model {a.model!r}; choose from {', '.join(list_generators())}, "
                          "a folder in the aMUSEd layout or a .pt file")
@@ -642,7 +648,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--negative", action="append", help="a prompt to avoid (repeatable, weight 0.3)")
     d.add_argument("--paths", type=positive_int, default=None, help="number of strokes (default 256; 128 with the offline guide)")
     d.add_argument("--canvas", type=positive_int, default=None, help="canvas side (default 224; 128 with the offline guide)")
-    d.add_argument("--max-width", type=positive, default=50.0, help="largest stroke width in pixels (default 50)")
+    d.add_argument("--max-width", type=positive, default=100.0,
+                   help="largest full stroke width in pixels (default 100: CLIPDraw's half-width 50)")
     d.add_argument("--augment", choices=["clipdraw", "cutouts", "affine_jitter", "none"], default="clipdraw")
     d.add_argument("--n-augs", type=positive_int, default=4, help="augmented views per step (default 4)")
     d.add_argument("--renderer", choices=["auto", "torch", "diffvg"], default="auto")

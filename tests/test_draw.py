@@ -89,7 +89,7 @@ def test_tiles_chunks_and_odd_canvas_do_not_change_the_image():
     scene.paths.append(polygon([[3, 3], [45, 6], [20, 33]], (0.1, 0.6, 0.3, 0.7)))
     ref = R(scene)
     assert ref.shape == (1, 3, 37, 50)
-    for other in (TorchRenderer(tile=8), TorchRenderer(tile=32, max_pairs=37), TorchRenderer(samples=8, tile=7)):
+    for other in (TorchRenderer(tile=8), TorchRenderer(tile=32, max_pairs=37), TorchRenderer(tile=7)):
         assert torch.allclose(other(scene), ref, atol=1e-5)
 
 
@@ -185,6 +185,59 @@ def test_svg_renders_the_same_in_a_browser(tmp_path):
     assert blank > 5 * diff.mean()  # the comparison is not between two blank images
 
 
+class StandInDiffvg(types.ModuleType):
+    """A stand-in ``pydiffvg`` that records what clipedit hands it and renders straight strokes and polygons by
+    diffvg's rules: ``stroke_width`` is the distance from the centre line, each of ``sx × sy`` samples per pixel is
+    composited over ``background_image``."""
+
+    def __init__(self) -> None:
+        super().__init__("pydiffvg")
+        self.seen: dict = {"seeds": []}
+        self.Path = lambda **kw: kw
+        self.ShapeGroup = lambda **kw: kw
+        self.set_use_gpu = lambda flag: self.seen.setdefault("gpu", flag)
+        self.set_device = lambda dev: None
+        stand_in = self
+
+        class RenderFunction:
+            @staticmethod
+            def serialize_scene(w, h, shapes, groups):
+                stand_in.seen.update(w=w, h=h, shapes=shapes, groups=groups)
+                return [shapes, groups]
+
+            @staticmethod
+            def apply(w, h, sx, sy, seed, bg, shapes, groups):
+                stand_in.seen.update(samples=(sx, sy), bg=bg)
+                stand_in.seen["seeds"].append(seed)
+                for t in (bg, *[sh["points"] for sh in shapes]):
+                    assert t.dtype == torch.float32, "diffvg only takes float32"
+                ys = (torch.arange(h * sy) + 0.5) / sy
+                xs = (torch.arange(w * sx) + 0.5) / sx
+                p = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1)  # (h*sy, w*sx, 2)
+                out = bg.repeat_interleave(sy, 0).repeat_interleave(sx, 1)[..., :3]
+                for sh, g in zip(shapes, groups):
+                    pts = sh["points"]
+                    if sh["is_closed"]:  # straight-edged polygon through every third point, even-odd
+                        v = pts[::3]
+                        inside = torch.zeros(p.shape[:2], dtype=torch.bool)
+                        for a, b in zip(v, v.roll(-1, 0)):
+                            crosses = ((a[1] > p[..., 1]) != (b[1] > p[..., 1])) & (
+                                p[..., 0] < a[0] + (p[..., 1] - a[1]) * (b[0] - a[0]) / (b[1] - a[1] + 1e-12))
+                            inside ^= crosses
+                        color = g["fill_color"]
+                    else:  # a straight stroke from the first to the last point
+                        a, b = pts[0], pts[-1]
+                        t = (((p - a) @ (b - a)) / ((b - a) ** 2).sum()).clamp(0, 1)
+                        inside = (p - (a + t[..., None] * (b - a))).norm(dim=-1) <= sh["stroke_width"]
+                        color = g["stroke_color"]
+                    alpha = inside[..., None] * color[3]
+                    out = alpha * color[:3] + (1 - alpha) * out
+                img = out.reshape(h, sy, w, sx, 3).mean((1, 3))
+                return torch.cat([img, torch.ones(h, w, 1)], -1)
+
+        self.RenderFunction = RenderFunction
+
+
 def test_renderer_registry_and_diffvg_marshalling(monkeypatch):
     assert isinstance(make_renderer("auto"), TorchRenderer)
     with pytest.raises(ValueError, match="unknown renderer"):
@@ -192,40 +245,62 @@ def test_renderer_registry_and_diffvg_marshalling(monkeypatch):
     monkeypatch.setitem(sys.modules, "pydiffvg", None)
     with pytest.raises(ImportError, match="build it from"):
         make_renderer("diffvg")
-    # A stand-in pydiffvg that records what clipedit hands it and returns a known RGBA image.
-    seen = {}
-    fake = types.ModuleType("pydiffvg")
-    fake.Path = lambda **kw: ("path", kw)
-    fake.ShapeGroup = lambda **kw: ("group", kw)
-    fake.set_use_gpu = lambda flag: seen.setdefault("gpu", flag)
-    fake.set_device = lambda dev: None
-
-    class RenderFunction:
-        @staticmethod
-        def serialize_scene(w, h, shapes, groups):
-            seen.update(w=w, h=h, shapes=shapes, groups=groups)
-            return ["args"]
-
-        @staticmethod
-        def apply(w, h, sx, sy, seed, bg, *args):
-            seen.update(samples=(sx, sy))
-            rgba = torch.zeros(h, w, 4)
-            rgba[:, : w // 2] = torch.tensor([1.0, 0.0, 0.0, 0.5])
-            return rgba
-
-    fake.RenderFunction = RenderFunction
+    fake = StandInDiffvg()
     monkeypatch.setitem(sys.modules, "pydiffvg", fake)
     scene = Scene(8, 6, [line(1, 1, 6, 5, 2.5, (0, 1, 0, 0.7)), polygon([[1, 1], [6, 1], [3, 5]], (0, 0, 1, 1), "evenodd")],
                   torch.tensor([0.0, 0.0, 1.0]))
     img = make_renderer("diffvg")(scene)
-    (k0, p0), (k1, p1) = seen["shapes"]
-    assert p0["num_control_points"].tolist() == [2] and not p0["is_closed"] and float(p0["stroke_width"]) == 2.5
+    p0, p1 = fake.seen["shapes"]
+    # clipedit's width is the full width, diffvg's stroke_width the half-width
+    assert p0["num_control_points"].tolist() == [2] and not p0["is_closed"] and float(p0["stroke_width"]) == 1.25
     assert p1["num_control_points"].tolist() == [2, 2, 2] and p1["is_closed"]
-    g0, g1 = seen["groups"][0][1], seen["groups"][1][1]
+    g0, g1 = fake.seen["groups"]
     assert g0["fill_color"] is None and torch.allclose(g0["stroke_color"], torch.tensor([0, 1, 0, 0.7]))
-    assert g1["stroke_color"] is None and g1["use_even_odd_rule"] and seen["samples"] == (2, 2)
-    assert img.shape == (1, 3, 6, 8)
-    assert torch.allclose(img[0, :, 0, 0], torch.tensor([0.5, 0.0, 0.5])) and torch.allclose(img[0, :, 0, 7], torch.tensor([0.0, 0.0, 1.0]))
+    assert g1["stroke_color"] is None and g1["use_even_odd_rule"] and fake.seen["samples"] == (2, 2)
+    # the background goes in as diffvg's opaque (H, W, 4) background image, so each sample is composited
+    assert torch.equal(fake.seen["bg"], torch.tensor([0.0, 0.0, 1.0, 1.0]).expand(6, 8, 4))
+    assert img.shape == (1, 3, 6, 8) and torch.allclose(img[0, :, 0, 7], torch.tensor([0.0, 0.0, 1.0]))
+
+
+def test_diffvg_backend_width_compositing_seed_and_dtype(monkeypatch):
+    fake = StandInDiffvg()
+    monkeypatch.setitem(sys.modules, "pydiffvg", fake)
+    dv = make_renderer("diffvg", samples=8)
+    # the same straight strokes through the stand-in's half-width rule and the torch renderer's full width
+    for w in (2.0, 5.0, 11.0):
+        scene = Scene(32, 32, [line(6.2, 9.7, 25.4, 21.3, w, (0.9, 0.1, 0.2, 1.0))], torch.tensor([0.2, 0.7, 0.3]))
+        ours, theirs = R(scene), dv(scene)
+        assert (ours - theirs).abs().mean() < 0.01, w
+        wrong = R(Scene(32, 32, [line(6.2, 9.7, 25.4, 21.3, 2 * w, (0.9, 0.1, 0.2, 1.0))], scene.background))
+        assert (wrong - theirs).abs().mean() > 4 * (ours - theirs).abs().mean()  # the check can see a 2x width
+    # a thin coloured stroke over a coloured background: per-sample compositing keeps its edges as bright as
+    # the torch renderer's analytic coverage (compositing averaged RGBA afterwards darkens them)
+    thin = Scene(24, 24, [line(3.0, 12.0, 21.0, 12.0, 1.5, (1.0, 0.9, 0.0, 1.0))], torch.tensor([0.0, 0.3, 1.0]))
+    edge = (R(thin) - dv(thin))[0, :, 10:15, 5:19].abs()
+    assert edge.mean() < 0.02
+    # a fresh diffvg seed per call, reproducible from the renderer's seed
+    fake.seen["seeds"].clear()
+    dv.manual_seed(0)
+    for _ in range(3):
+        dv(thin)
+    first = list(fake.seen["seeds"])
+    assert len(set(first)) == 3
+    fake.seen["seeds"].clear()
+    dv.manual_seed(0)
+    for _ in range(3):
+        dv(thin)
+    assert fake.seen["seeds"] == first
+    # float64 scenes are converted at the boundary (gradients flow back); other dtypes get one line
+    d64 = Scene(24, 24, [line(3.0, 12.0, 21.0, 12.0, 3.0, (1.0, 0.9, 0.0, 1.0), torch.float64)],
+                torch.tensor([0.0, 0.3, 1.0], dtype=torch.float64))
+    out = dv(d64)
+    d32 = Scene(24, 24, [line(3.0, 12.0, 21.0, 12.0, 3.0, (1.0, 0.9, 0.0, 1.0))], torch.tensor([0.0, 0.3, 1.0]))
+    assert out.dtype == torch.float64 and torch.allclose(out.float(), dv(d32), atol=1e-6)
+    half = Scene(24, 24, [line(3.0, 12.0, 21.0, 12.0, 3.0, (1.0, 0.9, 0.0, 1.0), torch.float16)],
+                 torch.tensor([0.0, 0.3, 1.0]))
+    with pytest.raises(TypeError, match="float32 or float64 scenes, got float16") as err:
+        dv(half)
+    assert "\n" not in str(err.value)
 
 
 def test_scene_validation():
@@ -238,3 +313,50 @@ def test_scene_validation():
     s = random_strokes(10, 32, 32, seed=0)
     assert len(s.parameters()) == 30 and all(1 <= p.num_segments <= 3 for p in s.paths)
     assert to_svg(s).count("<path") == 10
+
+
+def test_adaptive_flattening_stays_within_its_tolerance():
+    from clipedit.draw.raster import bezier_basis, flatten_paths
+
+    g = torch.Generator().manual_seed(0)
+    pts = torch.rand(24, 4, 2, generator=g) * torch.tensor([200.0, 120.0])  # wild cubics, some very bent
+    paths = [Path(p, torch.tensor([0.0, 0.0, 0.0, 1.0]), torch.tensor(2.0)) for p in pts]
+    scene = Scene(200, 120, paths)
+    dense = bezier_basis(torch.linspace(0, 1, 1001))  # (1001, 4)
+    for tol in (0.5, 0.1, 0.02):
+        a, b, owner, _ = flatten_paths(scene, None, closed=False, tolerance=tol, cap=10_000)
+        for k in range(len(paths)):
+            curve = dense @ pts[k]  # (1001, 2): every curve point lies within tol of its polyline
+            sa, sb = a[owner == k], b[owner == k]
+            ab = sb - sa
+            t = (((curve[:, None] - sa) * ab).sum(-1) / (ab * ab).sum(-1).clamp_min(1e-12)).clamp(0, 1)
+            dist = (curve[:, None] - (sa + t[..., None] * ab)).norm(dim=-1).amin(1)
+            assert float(dist.max()) <= tol * 1.001, (tol, k)
+            assert torch.allclose(sa[0], pts[k][0]) and torch.allclose(sb[-1], pts[k][3], atol=1e-4)
+    few = flatten_paths(scene, None, closed=False, tolerance=0.1, cap=3)[0]
+    fixed = flatten_paths(scene, 5, closed=False)[0]
+    assert len(few) <= 3 * len(paths) and len(fixed) == 5 * len(paths)
+    # straight lines need one piece, however long
+    assert len(flatten_paths(Scene(99, 99, [line(0, 0, 90, 80, 2.0)]), None, closed=False)[0]) == 1
+
+
+def test_thirds_cubics_are_reparameterised_for_diffvg_without_moving_the_curve():
+    from clipedit.draw.diffvg_backend import straighten_degenerate
+    from clipedit.draw.raster import bezier_basis
+
+    straight = line(3.0, 4.0, 30.0, 17.0, 2.0).points  # control points at the thirds: linear in t
+    bent = straight.clone()
+    bent[1] += torch.tensor([0.0, 2.0])
+    pts = torch.cat([straight, bent[1:]]).requires_grad_()  # a straight segment, then a bent one
+    out = straighten_degenerate(pts, closed=False)
+    assert not torch.allclose(out[1:3], pts[1:3]) and torch.equal(out[3:], pts[3:]) and torch.equal(out[0], pts[0])
+    basis = bezier_basis(torch.linspace(0, 1, 101))
+    on_chord = (basis @ out[:4]).detach()  # the moved segment still traces the same straight line from end to end
+    d = on_chord - pts[0].detach()
+    chord = (pts[3] - pts[0]).detach()
+    assert float((d[:, 0] * chord[1] - d[:, 1] * chord[0]).abs().max()) < 1e-4
+    assert torch.allclose(on_chord[[0, -1]], pts.detach()[[0, 3]])
+    out.sum().backward()
+    assert torch.all(pts.grad != 0)  # gradients reach every point, the inner ones included
+    closed = polygon([[1, 1], [9, 1], [5, 8]], (0, 0, 0, 1)).points
+    assert not torch.allclose(straighten_degenerate(closed, closed=True), closed)

@@ -61,6 +61,19 @@ def test_the_command_line_starts_without_torch():
     assert out == "False"
 
 
+def test_argument_errors_are_refused_without_importing_torch(tmp_path):
+    """A rejected prompt, path or size answers before the 2-second torch import (CPU or default device)."""
+    rows = [["draw", ""], ["guide", "  "], ["generate", ""], ["vqgan", ""], ["edit", ""],
+            ["draw", "a cat", "--out", str(tmp_path)], ["guide", "a cat", "--size", "100000"],
+            ["draw", "a cat", "--canvas", "100000", "--device", "cpu"], ["draw", "a cat", "--paths", "0"]]
+    out = run_python("import sys, contextlib, io\nfrom clipedit.cli import main\n"
+                     f"for row in {rows!r}:\n"
+                     "    with contextlib.redirect_stderr(io.StringIO()):\n"
+                     "        rc = main(row)\n"
+                     "    print(rc, 'torch' in sys.modules)")
+    assert out.splitlines() == ["2 False"] * len(rows)
+
+
 def test_version_lives_in_one_place():
     from importlib.metadata import version
 

@@ -26,7 +26,11 @@ from clipedit.imageio import ImageLike, load_image, save_image
 from clipedit.losses import StyleLoss
 from clipedit.optim import OptimResult, RunOptions, optimize, seed_everything
 
-CLIPDRAW_LRS = {"points": 1.0, "widths": 0.1, "colors": 0.01}
+# CLIPDraw's published numbers are diffvg half-widths (initial 1.0, clamp [1, 50], lr 0.1); clipedit's widths are
+# full widths (see :class:`~clipedit.draw.scene.Path`), so each is doubled here: same strokes, same Adam steps.
+CLIPDRAW_LRS = {"points": 1.0, "widths": 0.2, "colors": 0.01}
+CLIPDRAW_WIDTH = 2.0
+CLIPDRAW_WIDTH_RANGE = (2.0, 100.0)
 
 
 @dataclass
@@ -75,7 +79,8 @@ def draw(
     num_paths: int = 256,
     steps: int = 1000,
     canvas: int = 224,
-    max_width: float = 50.0,
+    max_width: float = CLIPDRAW_WIDTH_RANGE[1],
+    min_width: float = CLIPDRAW_WIDTH_RANGE[0],
     augment: str = "clipdraw",
     n_augs: int = 4,
     lrs: dict[str, float] | None = None,
@@ -98,15 +103,17 @@ def draw(
         raise ValueError("nothing to optimise: give a prompt or an extra loss")
     if prompt is not None:
         _check_prompt(prompt)
-    if num_paths < 1 or canvas < 8 or max_width < 1:
-        raise ValueError("num_paths must be >= 1, canvas >= 8 and max_width >= 1")
+    if num_paths < 1 or canvas < 8 or not 0 < min_width <= max_width:
+        raise ValueError("num_paths must be >= 1, canvas >= 8 and 0 < min_width <= max_width")
     dev = select_device(device)
     seed_everything(seed)
     if guide is None and prompt is not None:
         guide = CLIPGuide(prompt, negatives=negatives, models=model, augment=augment, n_augs=n_augs, device=dev)
-    scene = (init.detach() if init is not None else random_strokes(num_paths, canvas, canvas, seed=seed)).to(dev)
+    scene = (init.detach() if init is not None else random_strokes(num_paths, canvas, canvas, stroke_width=CLIPDRAW_WIDTH, seed=seed)).to(dev)
     scene.requires_grad_(True)
     rend = make_renderer(renderer)
+    if hasattr(rend, "manual_seed"):  # a sampling renderer (diffvg): a fresh sample pattern per step, from the seed
+        rend.manual_seed(seed)
     rates = {**CLIPDRAW_LRS, **(lrs or {})}
     groups = [{"params": scene.parameters("points"), "lr": rates["points"], "schedule": "step"},
               {"params": scene.parameters("widths"), "lr": rates["widths"], "schedule": None},
@@ -130,7 +137,7 @@ def draw(
 
     def project() -> None:  # CLIPDraw's clamps after each step
         for p in scene.paths:
-            p.width.clamp_(1.0, max_width)
+            p.width.clamp_(min_width, max_width)
             p.color.clamp_(0.0, 1.0)
 
     def render_now() -> torch.Tensor:
@@ -145,11 +152,12 @@ def clipdraw(prompt: PromptLike | Sequence[PromptLike], **kwargs) -> DrawResult:
     """Draw ``prompt`` with Bézier strokes (CLIPDraw).
 
     Defaults follow the CLIPDraw paper and notebook: 256 paths of 1–3 segments started near random points,
-    widths clamped to [1, 50], Adam with learning rates points 1.0 / widths 0.1 / colours 0.01, the points'
+    2 px wide, widths clamped to [2, 100] px, Adam with learning rates points 1.0 / widths 0.2 / colours 0.01 (the
+    paper's 1.0, [1, 50] and 0.1 are diffvg half-widths; clipedit's widths are full widths), the points'
     rate decayed x0.4 at 50% and x0.1 at 75% of the steps, 4 augmented views (RandomPerspective 0.5 +
     RandomResizedCrop 0.7–0.9, white fill), negative prompts weighted 0.3, CLIP normalisation, 1000 steps,
     224x224 canvas, white background. Keyword arguments: see :func:`draw` (``negatives``, ``model``,
-    ``num_paths``, ``steps``, ``canvas``, ``max_width``, ``augment``, ``n_augs``, ``lrs``, ``seed``, ``init``,
+    ``num_paths``, ``steps``, ``canvas``, ``min_width``, ``max_width``, ``augment``, ``n_augs``, ``lrs``, ``seed``, ``init``,
     ``renderer``, ``device``, ``callback``, ``callback_every``, ``keep_snapshots``, ``progress``, ``stop``).
 
     Returns a :class:`DrawResult`: ``.image``, ``.scene`` (vectors), ``.save("out")`` writes PNG + SVG + JSON,

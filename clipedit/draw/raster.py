@@ -2,7 +2,8 @@
 
 How it works (hand-written because no maintained PyPI package rasterises Bézier strokes differentiably):
 
-1. every cubic segment is flattened into ``samples`` straight pieces (Bernstein basis, so points get gradients);
+1. every cubic segment is flattened into straight pieces, as many as keep the chords within 0.1 px of the curve
+   (a bound from its control points; Bernstein basis, so points get gradients);
 2. the canvas is cut into ``tile`` x ``tile`` pixel tiles and each piece is paired only with the tiles its
    bounding box (grown by half the stroke width) touches — the work scales with inked area, not
    paths x pixels;
@@ -26,16 +27,32 @@ from clipedit.draw.scene import Scene
 _EPS = 1e-9
 
 
-def bezier_basis(samples: int, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """``(samples + 1, 4)`` cubic Bernstein weights at ``t = k / samples``."""
-    t = torch.linspace(0, 1, samples + 1, device=device, dtype=dtype)[:, None]
+def bezier_basis(t: torch.Tensor) -> torch.Tensor:
+    """``(K, 4)`` cubic Bernstein weights at parameters ``t`` ``(K,)``."""
+    t = t[:, None]
     s = 1 - t
     return torch.cat([s ** 3, 3 * s * s * t, 3 * s * t * t, t ** 3], dim=1)
 
 
-def flatten_paths(scene: Scene, samples: int, closed: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
+def pieces_per_segment(ctrl: torch.Tensor, tolerance: float = 0.1, cap: int = 64) -> torch.Tensor:
+    """How many equal-``t`` straight pieces keep each cubic within ``tolerance`` px of its chords.
+
+    ``ctrl`` ``(S, 4, 2)`` control points in pixels. The chord of a piece of parameter length ``h`` deviates from
+    the curve by at most ``h² / 8 · max|B''|``, and ``|B''| <= 6 · max(|P0 - 2P1 + P2|, |P1 - 2P2 + P3|)``, so
+    ``n = ceil(sqrt(0.75 · M / tolerance))`` pieces suffice (clamped to ``[1, cap]``). Returns ``(S,)`` long.
+    """
+    with torch.no_grad():
+        second = torch.stack([ctrl[:, 0] - 2 * ctrl[:, 1] + ctrl[:, 2], ctrl[:, 1] - 2 * ctrl[:, 2] + ctrl[:, 3]], 1)
+        m = second.norm(dim=-1).amax(1)
+        return torch.ceil(torch.sqrt(0.75 * m / tolerance)).clamp(1, cap).long()
+
+
+def flatten_paths(scene: Scene, samples: int | None, closed: bool, tolerance: float = 0.1,
+                  cap: int = 64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
     """Straight pieces of the open (``closed=False``) or closed paths.
 
+    ``samples``: a fixed number of pieces per cubic segment, or ``None`` to choose it per segment from its
+    curvature (:func:`pieces_per_segment` with ``tolerance`` and ``cap``).
     Returns ``(a, b, path_of_piece, path_ids)``: piece end points ``(L, 2)``, the index of each piece's path
     within ``path_ids`` ``(L,)``, and ``path_ids`` (indices into ``scene.paths``).
     """
@@ -53,11 +70,18 @@ def flatten_paths(scene: Scene, samples: int, closed: bool) -> tuple[torch.Tenso
             index.append([offset + j, offset + j + 1, offset + j + 2, offset + (j + 3) % n if closed else offset + j + 3])
             owner.append(k)
         offset += n
-    index_t = torch.tensor(index, device=pts.device)
-    curve = bezier_basis(samples, pts.device, pts.dtype) @ pts[index_t].reshape(-1, 4, 2).transpose(0, 1).reshape(4, -1)
-    curve = curve.reshape(samples + 1, -1, 2).transpose(0, 1)  # (segments, samples+1, 2)
-    a, b = curve[:, :-1].reshape(-1, 2), curve[:, 1:].reshape(-1, 2)
-    piece_owner = torch.tensor(owner, device=pts.device).repeat_interleave(samples)
+    ctrl = pts[torch.tensor(index, device=pts.device)]  # (S, 4, 2)
+    if samples is None:
+        count = pieces_per_segment(ctrl, tolerance, cap)
+    else:
+        count = torch.full((len(ctrl),), samples, dtype=torch.long, device=pts.device)
+    seg = torch.repeat_interleave(torch.arange(len(ctrl), device=pts.device), count)
+    k = torch.arange(len(seg), device=pts.device) - torch.repeat_interleave(torch.cumsum(count, 0) - count, count)
+    n = count[seg].to(pts.dtype)
+    # neighbouring pieces evaluate the same t in the same way, so the polyline has no cracks
+    a = torch.einsum("kj,kjd->kd", bezier_basis(k.to(pts.dtype) / n), ctrl[seg])
+    b = torch.einsum("kj,kjd->kd", bezier_basis((k + 1).to(pts.dtype) / n), ctrl[seg])
+    piece_owner = torch.tensor(owner, device=pts.device)[seg]
     return a, b, piece_owner, ids
 
 
@@ -91,20 +115,28 @@ class TorchRenderer:
     """Differentiable rasteriser in plain PyTorch (CPU, CUDA, MPS).
 
     Args:
-        samples: straight pieces per cubic segment (8 keeps the chord error under 0.1 px for CLIPDraw's strokes).
+        samples: a fixed number of straight pieces per cubic segment; ``None`` (default) chooses it per segment
+            so that the pieces stay within ``tolerance`` px of the curve (see :func:`pieces_per_segment`).
+        tolerance: the largest chord error in pixels when ``samples`` is ``None``.
+        max_pieces: the most pieces one segment is cut into when ``samples`` is ``None``.
         tile: tile side in pixels.
         max_pairs: (piece, tile) pairs evaluated at once; bounds memory on large scenes.
     """
 
     name = "torch"
 
-    def __init__(self, samples: int = 8, tile: int = 16, max_pairs: int = 1 << 16) -> None:
-        if samples < 1 or tile < 1:
-            raise ValueError("samples and tile must be >= 1")
+    def __init__(self, samples: int | None = None, tile: int = 16, max_pairs: int = 1 << 16, tolerance: float = 0.1,
+                 max_pieces: int = 64) -> None:
+        if (samples is not None and samples < 1) or tile < 1 or max_pieces < 1:
+            raise ValueError("samples, tile and max_pieces must be >= 1")
+        if not tolerance > 0:
+            raise ValueError(f"tolerance must be > 0 px, got {tolerance}")
         self.samples, self.tile, self.max_pairs = samples, tile, max_pairs
+        self.tolerance, self.max_pieces = tolerance, max_pieces
 
     def __repr__(self) -> str:
-        return f"TorchRenderer(samples={self.samples}, tile={self.tile})"
+        pieces = self.samples if self.samples is not None else f"<= {self.tolerance} px"
+        return f"TorchRenderer(pieces={pieces}, tile={self.tile})"
 
     # -- coverage ---------------------------------------------------------------------------------------
     def _pixel_offsets(self, device, dtype) -> torch.Tensor:
@@ -116,7 +148,7 @@ class TorchRenderer:
         return torch.stack([(tiles % nx) * self.tile, (tiles // nx) * self.tile], dim=1).to(dtype)
 
     def _stroke_slots(self, scene: Scene, nx: int, ny: int, offs: torch.Tensor):
-        a, b, owner, ids = flatten_paths(scene, self.samples, closed=False)
+        a, b, owner, ids = flatten_paths(scene, self.samples, False, self.tolerance, self.max_pieces)
         if not ids:
             return None
         widths = torch.stack([scene.paths[i].width for i in ids]).to(a.dtype)
@@ -137,7 +169,7 @@ class TorchRenderer:
         return paths, tiles, torch.cat(covs)
 
     def _fill_slots(self, scene: Scene, nx: int, ny: int, offs: torch.Tensor):
-        a, b, owner, ids = flatten_paths(scene, self.samples, closed=True)
+        a, b, owner, ids = flatten_paths(scene, self.samples, True, self.tolerance, self.max_pieces)
         if not ids:
             return None
         n = len(ids)

@@ -44,7 +44,9 @@ class Path:
         points: ``(N, 2)`` float tensor, ``(x, y)`` in pixels (origin top-left, y down). Open: ``N = 3S+1``;
             closed: ``N = 3S``.
         color: ``(4,)`` straight RGBA in ``[0, 1]`` (stroke colour when open, fill colour when closed).
-        width: stroke width in pixels (scalar tensor; ignored for closed paths).
+        width: the **full** stroke width in pixels, edge to edge (scalar tensor; ignored for closed paths). This is
+            SVG's ``stroke-width``; diffvg's ``stroke_width`` is half of it (the distance from the centre line), and
+            the diffvg backend converts. CLIPDraw's published widths are diffvg's, so its "1 px" strokes are 2 px here.
         closed: closed paths are filled (non-zero winding unless ``fill_rule="evenodd"``), not stroked.
     """
 
@@ -128,10 +130,11 @@ class Scene:
 
 
 def random_strokes(num_paths: int = 256, width: int = 224, height: int = 224, *, segments: tuple[int, int] = (1, 3),
-                   radius: float = 0.1, stroke_width: float = 1.0, seed: int | None = None,
+                   radius: float = 0.1, stroke_width: float = 2.0, seed: int | None = None,
                    background: Sequence[float] = (1.0, 1.0, 1.0)) -> Scene:
     """CLIPDraw's initialisation: each path starts at a uniform random point and takes 1–3 segments whose
-    control points each wander by ``radius * U(-0.5, 0.5)`` of the canvas; width 1 px, random RGBA colour."""
+    control points each wander by ``radius * U(-0.5, 0.5)`` of the canvas; full width 2 px (diffvg's half-width 1),
+    random RGBA colour."""
     if num_paths < 1:
         raise ValueError(f"num_paths must be >= 1, got {num_paths}")
     rng = random.Random(seed)

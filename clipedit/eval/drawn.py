@@ -3,6 +3,8 @@
 ``python -m clipedit.eval.drawn`` draws each of the 20 evaluation prompts (:data:`clipedit.eval.guided.EVAL_PAIRS`)
 with 2 seeds through :func:`clipedit.draw.clipdraw` on ``clipedit/shapes``, with CLIPDraw's augmentation and
 without any, and prints how often the judge (:mod:`clipedit.eval.judge`) sees the prompt's colour and shape.
+``--renderer torch diffvg`` repeats the augmented runs on each renderer (same prompts and seeds) and prints each
+seed's rate, so a difference between renderers can be set against the spread between seeds.
 """
 from __future__ import annotations
 
@@ -16,12 +18,12 @@ from clipedit.eval.guided import (EVAL_PAIRS, TABLE_HEADER, evaluate_guided, pri
 
 
 def draw_runner(augment: str, n_augs: int, steps: int = 300, canvas: int = 128, num_paths: int = 128,
-                keep: list | None = None) -> Callable[[str, int], torch.Tensor]:
+                keep: list | None = None, renderer: str = "torch") -> Callable[[str, int], torch.Tensor]:
     from clipedit.draw import clipdraw
 
     def run(prompt: str, seed: int) -> torch.Tensor:
         img = clipdraw(prompt, model="clipedit/shapes", steps=steps, canvas=canvas, num_paths=num_paths,
-                       augment=augment, n_augs=n_augs, seed=seed, progress=False).image
+                       augment=augment, n_augs=n_augs, seed=seed, renderer=renderer, progress=False).image
         if keep is not None:
             keep.append(img)
         return img
@@ -35,15 +37,27 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--paths", type=int, default=128)
     p.add_argument("--n-augs", type=int, default=4)
     p.add_argument("--grid", default=None, help="write a PNG grid of the augmented runs (seed 0) here")
+    p.add_argument("--renderer", nargs="+", default=["torch"], choices=["torch", "diffvg"],
+                   help="renderers for the augmented runs (default torch)")
+    p.add_argument("--no-plain", action="store_true", help="skip the runs without augmentation")
     a = p.parse_args(argv)
     print(f"judge on CLIPDraw results: {len(EVAL_PAIRS)} prompts x 2 seeds, {a.paths} paths, {a.canvas}px canvas, "
           f"{a.steps} steps, offline guide")
     print(TABLE_HEADER)
     images: list[torch.Tensor] = []
     failures = []
-    for aug, n in (("clipdraw", a.n_augs), ("none", 1)):
-        run = draw_runner(aug, n, a.steps, a.canvas, a.paths, keep=images if aug == "clipdraw" else None)
-        failures.append(report_row(f"{aug} (x{n})", evaluate_guided(run)))
+    runs = [("clipdraw", a.n_augs, r) for r in a.renderer] + ([] if a.no_plain else [("none", 1, "torch")])
+    per_seed = []
+    for aug, n, rend in runs:
+        run = draw_runner(aug, n, a.steps, a.canvas, a.paths, keep=images if not images and aug == "clipdraw" else None,
+                          renderer=rend)
+        label = f"{aug} (x{n})" + (f", {rend}" if len(a.renderer) > 1 and aug == "clipdraw" else "")
+        score = evaluate_guided(run)
+        failures.append(report_row(label, score))
+        rates = [sum(r["judged_colour"] == r["colour"] and r["judged_shape"] == r["shape"] for r in score.rows
+                     if r["seed"] == s) / len(EVAL_PAIRS) for s in (0, 1)]
+        per_seed.append(f"{label}: both, seed 0 {rates[0]:.0%}, seed 1 {rates[1]:.0%}")
+    print("\n" + "\n".join(per_seed))
     print_failures(failures)
     save_seed0_grid(images, a.grid)
 
