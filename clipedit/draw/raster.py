@@ -111,6 +111,90 @@ def _segment_distance(p: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torc
     return torch.sqrt((q * q).sum(-1) + _EPS)
 
 
+def _capsule_parts(px: torch.Tensor, py: torch.Tensor, a: torch.Tensor, b: torch.Tensor):
+    """``t`` (the nearest point's parameter), ``q`` (pixel minus nearest point, as ``qx, qy``) and ``d = |q|`` for
+    pixels ``(px, py)`` ``(N, M)`` and segments ``a``-``b`` ``(N, 2)``; every result ``(N, M)``."""
+    ax, ay = a[:, 0:1], a[:, 1:2]
+    abx, aby = b[:, 0:1] - ax, b[:, 1:2] - ay
+    qx, qy = px - ax, py - ay
+    t = ((qx * abx + qy * aby) / (abx * abx + aby * aby + _EPS)).clamp_(0, 1)
+    qx = qx.sub_(t * abx)
+    qy = qy.sub_(t * aby)
+    return t, qx, qy, (qx * qx + qy * qy + _EPS).sqrt_()
+
+
+def cull_pairs(a: torch.Tensor, b: torch.Tensor, r: torch.Tensor, piece: torch.Tensor, tiles: torch.Tensor,
+               path: torch.Tensor, origin: torch.Tensor, tile: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which (piece, tile) pairs can change a stroke's coverage of its tile, and which (path, tile) slots are
+    covered whole. Exact for both the coverage and its gradient, since a slot's coverage is the largest of its pieces'.
+
+    Per pair, ``lo`` (tile centre's distance to the piece minus the half-diagonal of the pixel centres) and ``hi``
+    (largest distance from those four corners; distance to a segment is convex, so the corners bound it) bound the
+    distance of every pixel centre in the tile. A pair is dropped when its piece is out of reach
+    (``lo >= r + 0.5``: coverage 0) or dominated (``lo >`` the smallest ``hi`` of its slot: another piece of the same
+    path is nearer at every pixel). A slot whose smallest ``hi <= r - 0.5`` is fully covered (coverage 1, zero
+    gradient) and needs no piece at all.
+
+    Args: piece end points ``a``, ``b`` ``(L, 2)`` and half-widths ``r`` ``(L,)``; pairs ``piece``, ``tiles``,
+    ``path`` ``(K,)`` and tile ``origin`` ``(K, 2)``. Returns ``(keep (K,) bool, full (K,) bool)``: pairs to evaluate,
+    and one representative pair per fully covered slot.
+    """
+    with torch.no_grad():
+        pa, pb, pr = a[piece].detach(), b[piece].detach(), r[piece].detach()
+        lo0 = origin + 0.5
+        hi0 = origin + (tile - 0.5)
+        centre = (lo0 + hi0) / 2
+        corners = torch.stack([lo0, torch.stack([hi0[:, 0], lo0[:, 1]], 1), torch.stack([lo0[:, 0], hi0[:, 1]], 1), hi0], 1)
+        pts = torch.cat([centre[:, None], corners], 1)  # (K, 5, 2)
+        d = _capsule_parts(pts[..., 0], pts[..., 1], pa, pb)[3]  # (K, 5)
+        lo = d[:, 0] - (tile - 1) / math.sqrt(2)
+        hi = d[:, 1:].amax(1)
+        keys, slot = torch.unique(tiles * (int(path.max()) + 1) + path, return_inverse=True)
+        best = hi.new_full((len(keys),), float("inf")).scatter_reduce(0, slot, hi, reduce="amin")
+        full_slot = best <= slot_r(pr, slot, len(keys)) - 0.5
+        keep = (lo < pr + 0.5) & (lo <= best[slot]) & ~full_slot[slot]
+        first = torch.zeros(len(keys), dtype=torch.long, device=a.device).scatter_(
+            0, slot, torch.arange(len(slot), device=a.device))  # some pair of each slot
+        full = torch.zeros_like(keep)
+        full[first[full_slot]] = True
+        return keep, full
+
+
+def slot_r(pr: torch.Tensor, slot: torch.Tensor, n: int) -> torch.Tensor:
+    """The half-width of each slot's path (every pair of a slot has the same path, so any pair's will do)."""
+    return pr.new_zeros(n).scatter_(0, slot, pr)
+
+
+class StrokeCoverage(torch.autograd.Function):
+    """``clamp(r + 0.5 - d, 0, 1)`` for pixels ``(px, py)`` ``(N, M)`` against pieces ``a``-``b`` ``(N, 2)`` with
+    half-widths ``r`` ``(N, 1)``: ``(N, M)``.
+
+    Hand-written backward (the coverage has a closed-form gradient; autograd would keep a dozen ``(N, M)``
+    intermediates alive and differentiate through the nearest point's parameter ``t``, whose contribution is zero):
+    with ``q`` the pixel minus its nearest point and ``g`` the incoming gradient where the ramp is not clamped,
+    ``∂/∂r = Σ g``, ``∂/∂a = Σ g (1 - t) q / d`` and ``∂/∂b = Σ g t q / d``.
+    Nothing of size ``(N, M)`` is saved: the backward recomputes it.
+    """
+
+    @staticmethod
+    def forward(ctx, px, py, a, b, r):
+        ctx.save_for_backward(px, py, a, b, r)
+        return (r + 0.5 - _capsule_parts(px, py, a, b)[3]).clamp_(0, 1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        px, py, a, b, r = ctx.saved_tensors
+        t, qx, qy, d = _capsule_parts(px, py, a, b)
+        ramp = r + 0.5 - d
+        g = grad * ((ramp > 0) & (ramp < 1))
+        w = g.div_(d)  # g / d, in place: g is a fresh tensor
+        wx, wy = w * qx, w * qy
+        gb = torch.cat([(wx * t).sum(1, keepdim=True), (wy * t).sum(1, keepdim=True)], 1)
+        ga = torch.cat([wx.sum(1, keepdim=True), wy.sum(1, keepdim=True)], 1) - gb
+        gr = (w * d).sum(1, keepdim=True)
+        return None, None, ga, gb, gr
+
+
 class TorchRenderer:
     """Differentiable rasteriser in plain PyTorch (CPU, CUDA, MPS).
 
@@ -158,15 +242,18 @@ class TorchRenderer:
                                    self.tile, nx, ny)
         if len(piece) == 0:
             return None
+        paths = torch.tensor(ids, device=a.device)[owner[piece]]
         origin = self._origins(tiles, nx, a.dtype)
-        covs = []
+        keep, full = cull_pairs(a, b, r, piece, tiles, paths, origin, self.tile)
+        covs = [origin.new_ones(int(full.sum()), offs.shape[0])]  # fully covered slots: coverage 1, no gradient
+        slot_paths, slot_tiles = [paths[full]], [tiles[full]]
+        piece, tiles, origin, paths = piece[keep], tiles[keep], origin[keep], paths[keep]
         for s in range(0, len(piece), self.max_pairs):  # chunks bound the (pairs, T²) temporaries
             sl = slice(s, s + self.max_pairs)
-            p = origin[sl, None, :] + offs[None]
-            d = _segment_distance(p, a[piece[sl], None], b[piece[sl], None])
-            covs.append((r[piece[sl], None] + 0.5 - d).clamp(0, 1))
-        paths = torch.tensor(ids, device=a.device)[owner[piece]]
-        return paths, tiles, torch.cat(covs)
+            px = origin[sl, 0:1] + offs[None, :, 0]
+            py = origin[sl, 1:2] + offs[None, :, 1]
+            covs.append(StrokeCoverage.apply(px, py, a[piece[sl]], b[piece[sl]], r[piece[sl], None]))
+        return torch.cat(slot_paths + [paths]), torch.cat(slot_tiles + [tiles]), torch.cat(covs)
 
     def _fill_slots(self, scene: Scene, nx: int, ny: int, offs: torch.Tensor):
         a, b, owner, ids = flatten_paths(scene, self.samples, True, self.tolerance, self.max_pieces)
