@@ -360,3 +360,23 @@ def test_thirds_cubics_are_reparameterised_for_diffvg_without_moving_the_curve()
     assert torch.all(pts.grad != 0)  # gradients reach every point, the inner ones included
     closed = polygon([[1, 1], [9, 1], [5, 8]], (0, 0, 0, 1)).points
     assert not torch.allclose(straighten_degenerate(closed, closed=True), closed)
+
+
+@pytest.mark.parametrize("wmax", [3.0, 25.0, 70.0])
+def test_culling_changes_neither_the_image_nor_its_gradients(wmax):
+    g = torch.Generator().manual_seed(int(wmax))
+    scene = random_strokes(30, 80, 72, seed=int(wmax), radius=0.3)
+    paths = [Path(p.points.double(), p.color.double(), (1 + torch.rand((), generator=g) * (wmax - 1)).double())
+             for p in scene.paths]
+    scene = Scene(80, 72, paths, torch.ones(3, dtype=torch.float64)).requires_grad_()
+    weight = torch.rand(1, 3, 72, 80, generator=g, dtype=torch.float64)
+    results = []
+    for renderer in (TorchRenderer(cull=True), TorchRenderer(cull=False)):
+        for t in scene.parameters():
+            t.grad = None
+        img = renderer(scene)
+        (img * weight).sum().backward()
+        results.append((img.detach(), torch.cat([t.grad.reshape(-1) for t in scene.parameters()])))
+    (culled, g1), (full, g2) = results
+    assert torch.equal(culled, full)
+    assert torch.allclose(g1, g2, rtol=1e-9, atol=1e-12) and g1.abs().sum() > 0

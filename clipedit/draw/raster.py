@@ -203,6 +203,7 @@ class TorchRenderer:
             so that the pieces stay within ``tolerance`` px of the curve (see :func:`pieces_per_segment`).
         tolerance: the largest chord error in pixels when ``samples`` is ``None``.
         max_pieces: the most pieces one segment is cut into when ``samples`` is ``None``.
+        cull: skip the (piece, tile) pairs that cannot change the image (:func:`cull_pairs`; exact, only faster).
         tile: tile side in pixels.
         max_pairs: (piece, tile) pairs evaluated at once; bounds memory on large scenes.
     """
@@ -210,13 +211,13 @@ class TorchRenderer:
     name = "torch"
 
     def __init__(self, samples: int | None = None, tile: int = 16, max_pairs: int = 1 << 16, tolerance: float = 0.1,
-                 max_pieces: int = 64) -> None:
+                 max_pieces: int = 64, cull: bool = True) -> None:
         if (samples is not None and samples < 1) or tile < 1 or max_pieces < 1:
             raise ValueError("samples, tile and max_pieces must be >= 1")
         if not tolerance > 0:
             raise ValueError(f"tolerance must be > 0 px, got {tolerance}")
         self.samples, self.tile, self.max_pairs = samples, tile, max_pairs
-        self.tolerance, self.max_pieces = tolerance, max_pieces
+        self.tolerance, self.max_pieces, self.cull = tolerance, max_pieces, cull
 
     def __repr__(self) -> str:
         pieces = self.samples if self.samples is not None else f"<= {self.tolerance} px"
@@ -244,7 +245,10 @@ class TorchRenderer:
             return None
         paths = torch.tensor(ids, device=a.device)[owner[piece]]
         origin = self._origins(tiles, nx, a.dtype)
-        keep, full = cull_pairs(a, b, r, piece, tiles, paths, origin, self.tile)
+        if self.cull:
+            keep, full = cull_pairs(a, b, r, piece, tiles, paths, origin, self.tile)
+        else:
+            keep, full = torch.ones_like(piece, dtype=torch.bool), torch.zeros_like(piece, dtype=torch.bool)
         covs = [origin.new_ones(int(full.sum()), offs.shape[0])]  # fully covered slots: coverage 1, no gradient
         slot_paths, slot_tiles = [paths[full]], [tiles[full]]
         piece, tiles, origin, paths = piece[keep], tiles[keep], origin[keep], paths[keep]
