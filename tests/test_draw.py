@@ -380,3 +380,26 @@ def test_culling_changes_neither_the_image_nor_its_gradients(wmax):
     (culled, g1), (full, g2) = results
     assert torch.equal(culled, full)
     assert torch.allclose(g1, g2, rtol=1e-9, atol=1e-12) and g1.abs().sum() > 0
+
+
+def test_box_segment_distance_against_dense_sampling():
+    from clipedit.draw.raster import _capsule_parts, box_segment_distance
+
+    g = torch.Generator().manual_seed(1)
+    lo = torch.rand(400, 2, generator=g, dtype=torch.float64) * 40
+    hi = lo + torch.rand(400, 2, generator=g, dtype=torch.float64) * 15
+    a = torch.rand(400, 2, generator=g, dtype=torch.float64) * 60 - 5
+    b = a + (torch.rand(400, 2, generator=g, dtype=torch.float64) - 0.5) * 40
+    b[:20, 0] = a[:20, 0]  # vertical, horizontal and zero-length segments too
+    b[20:40, 1] = a[20:40, 1]
+    b[40:50] = a[40:50]
+    corners = torch.stack([lo, torch.stack([hi[:, 0], lo[:, 1]], 1), torch.stack([lo[:, 0], hi[:, 1]], 1), hi], 1)
+    corner_d = _capsule_parts(corners[..., 0], corners[..., 1], a, b)[3].amin(1)
+    got = box_segment_distance(lo, hi, a, b, corner_d)
+    u = torch.linspace(0, 1, 121, dtype=torch.float64)
+    seg = a[:, None] + u[None, :, None] * (b - a)[:, None]  # (K, 121, 2) points on each segment
+    box = lo[:, None] + torch.stack(torch.meshgrid(u, u, indexing="ij"), -1).reshape(-1, 2)[None] * (hi - lo)[:, None]
+    brute = torch.cdist(seg, box).amin((1, 2))  # (K,) dense approximation from above
+    spacing = ((b - a).norm(dim=1) + (hi - lo).norm(dim=1)) / 120
+    assert torch.all(got <= brute + 1e-9) and torch.all(brute - got <= spacing)
+    assert (got == 0).sum() > 20 and (got > 0).sum() > 100  # both cases are exercised

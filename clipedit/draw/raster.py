@@ -6,7 +6,9 @@ How it works (hand-written because no maintained PyPI package rasterises Bézier
    (a bound from its control points; Bernstein basis, so points get gradients);
 2. the canvas is cut into ``tile`` x ``tile`` pixel tiles and each piece is paired only with the tiles its
    bounding box (grown by half the stroke width) touches — the work scales with inked area, not
-   paths x pixels;
+   paths x pixels; pairs that cannot change the image (out of reach, or farther than another piece of the same
+   path at every pixel) are dropped, and tiles wholly inside a stroke are filled without evaluating any piece
+   (:func:`cull_pairs`, exact);
 3. a stroke's coverage of a pixel centre is ``clamp(w/2 + 0.5 - d, 0, 1)`` with ``d`` the distance to the
    nearest piece (round caps and joins follow), i.e. a one-pixel box-filter ramp across the edge; a closed
    path's coverage is ``clamp(0.5 ± d)`` inside/outside by its winding number;
@@ -14,7 +16,8 @@ How it works (hand-written because no maintained PyPI package rasterises Bézier
    ``C = Σ_i c_i a_i Π_{j>i}(1 - a_j) + bg Π_j(1 - a_j)`` via a reverse cumulative product.
 
 Gradients w.r.t. points, widths and colours are exact for this coverage model (edge pixels carry the point
-gradients, as in diffvg). Large scenes are processed in chunks of pieces to bound memory.
+gradients, as in diffvg); the stroke coverage's backward is written out (:class:`StrokeCoverage`) rather than
+traced. Large scenes are processed in chunks of pieces to bound memory.
 """
 from __future__ import annotations
 
@@ -128,8 +131,8 @@ def cull_pairs(a: torch.Tensor, b: torch.Tensor, r: torch.Tensor, piece: torch.T
     """Which (piece, tile) pairs can change a stroke's coverage of its tile, and which (path, tile) slots are
     covered whole. Exact for both the coverage and its gradient, since a slot's coverage is the largest of its pieces'.
 
-    Per pair, ``lo`` (tile centre's distance to the piece minus the half-diagonal of the pixel centres) and ``hi``
-    (largest distance from those four corners; distance to a segment is convex, so the corners bound it) bound the
+    Per pair, ``lo`` (the distance between the piece and the box of the tile's pixel centres) and ``hi`` (the largest
+    distance from that box's four corners; distance to a segment is convex, so the corners bound it) bound the
     distance of every pixel centre in the tile. A pair is dropped when its piece is out of reach
     (``lo >= r + 0.5``: coverage 0) or dominated (``lo >`` the smallest ``hi`` of its slot: another piece of the same
     path is nearer at every pixel). A slot whose smallest ``hi <= r - 0.5`` is fully covered (coverage 1, zero
@@ -143,12 +146,10 @@ def cull_pairs(a: torch.Tensor, b: torch.Tensor, r: torch.Tensor, piece: torch.T
         pa, pb, pr = a[piece].detach(), b[piece].detach(), r[piece].detach()
         lo0 = origin + 0.5
         hi0 = origin + (tile - 0.5)
-        centre = (lo0 + hi0) / 2
         corners = torch.stack([lo0, torch.stack([hi0[:, 0], lo0[:, 1]], 1), torch.stack([lo0[:, 0], hi0[:, 1]], 1), hi0], 1)
-        pts = torch.cat([centre[:, None], corners], 1)  # (K, 5, 2)
-        d = _capsule_parts(pts[..., 0], pts[..., 1], pa, pb)[3]  # (K, 5)
-        lo = d[:, 0] - (tile - 1) / math.sqrt(2)
-        hi = d[:, 1:].amax(1)
+        d = _capsule_parts(corners[..., 0], corners[..., 1], pa, pb)[3]  # (K, 4)
+        lo = box_segment_distance(lo0, hi0, pa, pb, d.amin(1))
+        hi = d.amax(1)
         keys, slot = torch.unique(tiles * (int(path.max()) + 1) + path, return_inverse=True)
         best = hi.new_full((len(keys),), float("inf")).scatter_reduce(0, slot, hi, reduce="amin")
         full_slot = best <= slot_r(pr, slot, len(keys)) - 0.5
@@ -158,6 +159,23 @@ def cull_pairs(a: torch.Tensor, b: torch.Tensor, r: torch.Tensor, piece: torch.T
         full = torch.zeros_like(keep)
         full[first[full_slot]] = True
         return keep, full
+
+
+def box_segment_distance(lo: torch.Tensor, hi: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
+                         corner_distance: torch.Tensor) -> torch.Tensor:
+    """Distance between boxes ``[lo, hi]`` and segments ``a``-``b`` (all ``(K, 2)``): 0 where they meet, else the
+    smaller of the end points' distances to the box and ``corner_distance`` (the corners' nearest distance to the
+    segment, ``(K,)``): two disjoint convex shapes are nearest at a vertex of one of them. ``(K,)``."""
+    ends = torch.stack([a, b], 1)  # (K, 2, 2)
+    outside = torch.maximum(lo[:, None] - ends, ends - hi[:, None]).clamp_min(0)
+    d = torch.minimum(outside.norm(dim=-1).amin(1), corner_distance)
+    # Liang–Barsky: the part of the segment inside both slabs is non-empty iff they meet
+    ab = b - a
+    inv = 1 / torch.where(ab.abs() < 1e-12, torch.full_like(ab, 1e-12), ab)
+    t0, t1 = (lo - a) * inv, (hi - a) * inv
+    enter = torch.minimum(t0, t1).amax(1).clamp_min(0)
+    leave = torch.maximum(t0, t1).amin(1).clamp_max(1)
+    return torch.where(enter <= leave, torch.zeros_like(d), d)
 
 
 def slot_r(pr: torch.Tensor, slot: torch.Tensor, n: int) -> torch.Tensor:
@@ -210,7 +228,7 @@ class TorchRenderer:
 
     name = "torch"
 
-    def __init__(self, samples: int | None = None, tile: int = 16, max_pairs: int = 1 << 16, tolerance: float = 0.1,
+    def __init__(self, samples: int | None = None, tile: int = 8, max_pairs: int = 1 << 16, tolerance: float = 0.1,
                  max_pieces: int = 64, cull: bool = True) -> None:
         if (samples is not None and samples < 1) or tile < 1 or max_pieces < 1:
             raise ValueError("samples, tile and max_pieces must be >= 1")
