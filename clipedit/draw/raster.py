@@ -184,8 +184,8 @@ def slot_r(pr: torch.Tensor, slot: torch.Tensor, n: int) -> torch.Tensor:
 
 
 class StrokeCoverage(torch.autograd.Function):
-    """``clamp(r + 0.5 - d, 0, 1)`` for pixels ``(px, py)`` ``(N, M)`` against pieces ``a``-``b`` ``(N, 2)`` with
-    half-widths ``r`` ``(N, 1)``: ``(N, M)``.
+    """``clamp(r + 0.5 - d, 0, 1)`` for the pixels ``origin + offsets`` (tile origins ``(N, 2)``, pixel-centre offsets
+    ``(M, 2)``) against pieces ``a``-``b`` ``(N, 2)`` with half-widths ``r`` ``(N, 1)``: ``(N, M)``.
 
     Hand-written backward (the coverage has a closed-form gradient; autograd would keep a dozen ``(N, M)``
     intermediates alive and differentiate through the nearest point's parameter ``t``, whose contribution is zero):
@@ -195,13 +195,15 @@ class StrokeCoverage(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, px, py, a, b, r):
-        ctx.save_for_backward(px, py, a, b, r)
+    def forward(ctx, origin, offsets, a, b, r):
+        ctx.save_for_backward(origin, offsets, a, b, r)
+        px, py = origin[:, 0:1] + offsets[:, 0], origin[:, 1:2] + offsets[:, 1]
         return (r + 0.5 - _capsule_parts(px, py, a, b)[3]).clamp_(0, 1)
 
     @staticmethod
     def backward(ctx, grad):
-        px, py, a, b, r = ctx.saved_tensors
+        origin, offsets, a, b, r = ctx.saved_tensors
+        px, py = origin[:, 0:1] + offsets[:, 0], origin[:, 1:2] + offsets[:, 1]
         t, qx, qy, d = _capsule_parts(px, py, a, b)
         ramp = r + 0.5 - d
         g = grad * ((ramp > 0) & (ramp < 1))
@@ -272,9 +274,7 @@ class TorchRenderer:
         piece, tiles, origin, paths = piece[keep], tiles[keep], origin[keep], paths[keep]
         for s in range(0, len(piece), self.max_pairs):  # chunks bound the (pairs, T²) temporaries
             sl = slice(s, s + self.max_pairs)
-            px = origin[sl, 0:1] + offs[None, :, 0]
-            py = origin[sl, 1:2] + offs[None, :, 1]
-            covs.append(StrokeCoverage.apply(px, py, a[piece[sl]], b[piece[sl]], r[piece[sl], None]))
+            covs.append(StrokeCoverage.apply(origin[sl], offs, a[piece[sl]], b[piece[sl]], r[piece[sl], None]))
         return torch.cat(slot_paths + [paths]), torch.cat(slot_tiles + [tiles]), torch.cat(covs)
 
     def _fill_slots(self, scene: Scene, nx: int, ny: int, offs: torch.Tensor):
