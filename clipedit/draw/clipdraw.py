@@ -109,7 +109,9 @@ def draw(
     seed_everything(seed)
     if guide is None and prompt is not None:
         guide = CLIPGuide(prompt, negatives=negatives, models=model, augment=augment, n_augs=n_augs, device=dev)
-    scene = (init.detach() if init is not None else random_strokes(num_paths, canvas, canvas, stroke_width=CLIPDRAW_WIDTH, seed=seed)).to(dev)
+    start = init.detach() if init is not None else random_strokes(num_paths, canvas, canvas,
+                                                                   stroke_width=CLIPDRAW_WIDTH, seed=seed)
+    scene = start.to(dev)
     scene.requires_grad_(True)
     rend = make_renderer(renderer)
     if hasattr(rend, "manual_seed"):  # a sampling renderer (diffvg): a fresh sample pattern per step, from the seed
