@@ -15,6 +15,9 @@ from clipedit.draw.scene import Scene
 
 
 class Renderer(Protocol):
+    """``renderer(scene) -> (1, 3, H, W)``. A renderer that samples (diffvg) may also offer
+    ``manual_seed(seed)``; :func:`clipedit.draw.draw` calls it with the run's seed when present."""
+
     name: str
 
     def __call__(self, scene: Scene) -> torch.Tensor: ...
