@@ -118,11 +118,33 @@ def test_shapes_muse_trainer_both_stages_resume_and_load(tmp_path):
     from clipedit.training.shapes_muse import train_transformer, train_vq
 
     vq_file, out = tmp_path / "vq.pt", tmp_path / "muse.pt"
-    train_vq(steps=2, batch=4, out=vq_file, state=tmp_path / "vq", progress=False)
-    train_vq(steps=3, batch=4, out=vq_file, state=tmp_path / "vq", progress=False)  # resumes at step 2
+    train_vq(steps=2, batch=4, out=vq_file, state=tmp_path / "vq", kmeans_images=64, progress=False)
+    book = read_shapes_muse(vq_file)[0].quantize.embedding.weight.clone()
+    train_vq(steps=3, batch=4, out=vq_file, state=tmp_path / "vq", kmeans_images=64, progress=False)  # resumes
+    assert torch.equal(read_shapes_muse(vq_file)[0].quantize.embedding.weight, book)  # the code table is fixed
     assert read_shapes_muse(vq_file)[2]["steps"] == 3 and read_shapes_muse(vq_file)[1] is None
     train_transformer(vq_file, steps=2, batch=4, out=out, state=tmp_path / "tr", progress=False)
     _, tr, meta = read_shapes_muse(out)
     assert tr is not None and meta["steps"] == 2 and meta["vq_steps"] == 3
     gen = load_masked_generator(out, device="cpu")
     assert generate("a red circle", model=gen, steps=2, seed=0).images.shape == (1, 3, 32, 32)
+
+
+def test_patch_kmeans_finds_separated_clusters_and_codes_are_local():
+    from clipedit.training.shapes_muse import PATCH, PatchCodes, patch_kmeans
+
+    g = torch.Generator().manual_seed(0)
+    centres = torch.eye(4, 48) * 5
+    x = (centres[torch.arange(400) % 4] + 0.05 * torch.randn(400, 48, generator=g))
+    found = patch_kmeans(x, 4, 10, g)
+    assert torch.cdist(centres, found).min(1).values.max() < 0.1  # each true centre has a centroid on it
+    codes = PatchCodes(4)
+    codes.centroids = found
+    img = torch.rand(2, 3, 4 * PATCH, 4 * PATCH, generator=g)
+    a = codes.assign(img)
+    img2 = img.clone()
+    img2[..., :PATCH, :PATCH] = 1 - img2[..., :PATCH, :PATCH]  # change one patch only
+    b = codes.assign(img2)
+    same = torch.ones(4, 4, dtype=torch.bool)
+    same[0, 0] = False
+    assert a.shape == (2, 4, 4) and torch.equal(a[:, same], b[:, same])

@@ -143,13 +143,18 @@ def cull_pairs(a: torch.Tensor, b: torch.Tensor, r: torch.Tensor, piece: torch.T
     and one representative pair per fully covered slot.
     """
     with torch.no_grad():
-        pa, pb, pr = a[piece].detach(), b[piece].detach(), r[piece].detach()
-        lo0 = origin + 0.5
-        hi0 = origin + (tile - 0.5)
-        corners = torch.stack([lo0, torch.stack([hi0[:, 0], lo0[:, 1]], 1), torch.stack([lo0[:, 0], hi0[:, 1]], 1), hi0], 1)
-        d = _capsule_parts(corners[..., 0], corners[..., 1], pa, pb)[3]  # (K, 4)
-        lo = box_segment_distance(lo0, hi0, pa, pb, d.amin(1))
-        hi = d.amax(1)
+        pr = r[piece].detach()
+        lo, hi = pr.new_empty(len(piece)), pr.new_empty(len(piece))
+        for s in range(0, len(piece), 1 << 17):  # chunks: the per-pair temporaries of a 512 px scene add up
+            sl = slice(s, s + (1 << 17))
+            pa, pb = a[piece[sl]].detach(), b[piece[sl]].detach()
+            lo0 = origin[sl] + 0.5
+            hi0 = origin[sl] + (tile - 0.5)
+            corners = torch.stack([lo0, torch.stack([hi0[:, 0], lo0[:, 1]], 1), torch.stack([lo0[:, 0], hi0[:, 1]], 1),
+                                   hi0], 1)
+            d = _capsule_parts(corners[..., 0], corners[..., 1], pa, pb)[3]  # (k, 4)
+            lo[sl] = box_segment_distance(lo0, hi0, pa, pb, d.amin(1))
+            hi[sl] = d.amax(1)
         keys, slot = torch.unique(tiles * (int(path.max()) + 1) + path, return_inverse=True)
         best = hi.new_full((len(keys),), float("inf")).scatter_reduce(0, slot, hi, reduce="amin")
         full_slot = best <= slot_r(pr, slot, len(keys)) - 0.5
@@ -183,36 +188,100 @@ def slot_r(pr: torch.Tensor, slot: torch.Tensor, n: int) -> torch.Tensor:
     return pr.new_zeros(n).scatter_(0, slot, pr)
 
 
+def _stroke_t_d(origin: torch.Tensor, offsets: torch.Tensor, a: torch.Tensor, b: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``t`` and ``d`` of :func:`_capsule_parts` for the pixels ``origin + offsets``, in fewer passes over ``(N, M)``:
+    the pixel offsets enter through one matrix product (``t``'s numerator is affine in them) and the nearest-point
+    correction is fused into ``addcmul``. Returns ``(t, d)``, both ``(N, M)``."""
+    ab = b - a
+    d0 = origin - a  # (N, 2): tile origin relative to the piece's start
+    inv = 1 / ((ab * ab).sum(1, keepdim=True) + _EPS)
+    t = torch.addmm((d0 * ab).sum(1, keepdim=True), ab, offsets.T).mul_(inv).clamp_(0, 1)
+    qx = (d0[:, 0:1] + offsets[:, 0]).addcmul_(t, ab[:, 0:1], value=-1)
+    qy = (d0[:, 1:2] + offsets[:, 1]).addcmul_(t, ab[:, 1:2], value=-1)
+    return t, qx.mul_(qx).addcmul_(qy, qy).add_(_EPS).sqrt_()
+
+
 class StrokeCoverage(torch.autograd.Function):
     """``clamp(r + 0.5 - d, 0, 1)`` for the pixels ``origin + offsets`` (tile origins ``(N, 2)``, pixel-centre offsets
     ``(M, 2)``) against pieces ``a``-``b`` ``(N, 2)`` with half-widths ``r`` ``(N, 1)``: ``(N, M)``.
 
     Hand-written backward (the coverage has a closed-form gradient; autograd would keep a dozen ``(N, M)``
     intermediates alive and differentiate through the nearest point's parameter ``t``, whose contribution is zero):
-    with ``q`` the pixel minus its nearest point and ``g`` the incoming gradient where the ramp is not clamped,
-    ``∂/∂r = Σ g``, ``∂/∂a = Σ g (1 - t) q / d`` and ``∂/∂b = Σ g t q / d``.
-    Nothing of size ``(N, M)`` is saved: the backward recomputes it.
+    with ``q = p - a - t (b - a)`` the pixel minus its nearest point and ``w = g / d`` where ``g`` is the incoming
+    gradient on the ramp (zero where the coverage is clamped), ``∂/∂r = Σ g``, ``∂/∂b = Σ w t q`` and
+    ``∂/∂a = Σ w q - ∂/∂b``. Since ``q`` is affine in the pixel offset, each sum is a matrix product with
+    ``[1, offset]`` minus a ``Σ w t²`` term, so ``q`` itself is never needed. With ``keep`` (the renderer sets it
+    when the whole scene's pairs are few, see ``TorchRenderer.KEEP``) ``t`` and ``d`` are kept for the backward,
+    else recomputed, which bounds memory on large scenes.
     """
 
     @staticmethod
-    def forward(ctx, origin, offsets, a, b, r):
-        ctx.save_for_backward(origin, offsets, a, b, r)
-        px, py = origin[:, 0:1] + offsets[:, 0], origin[:, 1:2] + offsets[:, 1]
-        return (r + 0.5 - _capsule_parts(px, py, a, b)[3]).clamp_(0, 1)
+    def forward(ctx, origin, offsets, a, b, r, keep=False):
+        t, d = _stroke_t_d(origin, offsets, a, b)
+        cov = torch.sub(r + 0.5, d).clamp_(0, 1)
+        if keep:
+            ctx.save_for_backward(origin, offsets, a, b, r, t, d)
+        else:
+            ctx.save_for_backward(origin, offsets, a, b, r)
+        return cov
 
     @staticmethod
     def backward(ctx, grad):
-        origin, offsets, a, b, r = ctx.saved_tensors
-        px, py = origin[:, 0:1] + offsets[:, 0], origin[:, 1:2] + offsets[:, 1]
-        t, qx, qy, d = _capsule_parts(px, py, a, b)
-        ramp = r + 0.5 - d
-        g = grad * ((ramp > 0) & (ramp < 1))
-        w = g.div_(d)  # g / d, in place: g is a fresh tensor
-        wx, wy = w * qx, w * qy
-        gb = torch.cat([(wx * t).sum(1, keepdim=True), (wy * t).sum(1, keepdim=True)], 1)
-        ga = torch.cat([wx.sum(1, keepdim=True), wy.sum(1, keepdim=True)], 1) - gb
-        gr = (w * d).sum(1, keepdim=True)
-        return None, None, ga, gb, gr
+        saved = ctx.saved_tensors
+        origin, offsets, a, b, r = saved[:5]
+        t, d = saved[5:] if len(saved) == 7 else _stroke_t_d(origin, offsets, a, b)
+        g = torch.where((d - r).abs_() < 0.5, grad, 0.0)  # the ramp: 0 < r + 0.5 - d < 1
+        gr = g.sum(1, keepdim=True)
+        w = g.div_(d)
+        wt = w * t
+        ones = offsets.new_ones(offsets.shape[0], 1)
+        basis = torch.cat([ones, offsets], 1)  # (M, 3): Σ w q = Σ w (d0 + offset) - ab Σ w t
+        sw, swt = (w @ basis), (wt @ basis)  # (N, 3) each: [Σ, Σ·offset_x, Σ·offset_y]
+        swtt = (wt * t).sum(1, keepdim=True)
+        ab = b - a
+        d0 = origin - a
+        gb = d0 * swt[:, :1] + swt[:, 1:] - ab * swtt
+        ga = d0 * sw[:, :1] + sw[:, 1:] - ab * swt[:, :1] - gb
+        return None, None, ga, gb, gr, None
+
+
+def _over(alpha: torch.Tensor, rgb: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
+    """Layers ``alpha`` ``(n, D, P)`` with colours ``rgb`` ``(n, D, 3)`` (layer 0 at the bottom; padding layers have
+    alpha 0) over backgrounds ``bg`` ``(n, 3, P)``: ``(n, 3, P)``."""
+    through = torch.flip(torch.cumprod(torch.flip(1 - alpha, [1]), 1), [1])  # Π_{j>=i}(1 - a_j)
+    after = torch.cat([through[:, 1:], through.new_ones(alpha.shape[0], 1, alpha.shape[2])], 1)
+    seen = alpha * after  # each layer's share of the final colour
+    # A plain sum over layers, not a matrix product: padding layers then add exact zeros, so the result does not
+    # depend on how deep a tile's group is padded (a batched matmul may block the sum differently per depth).
+    return torch.stack([(seen * rgb[:, :, c:c + 1]).sum(1) for c in range(3)], 1) + bg * through[:, :1]
+
+
+def _composite(slot_tile: torch.Tensor, depth: torch.Tensor, counts: torch.Tensor, alpha: torch.Tensor,
+               rgb: torch.Tensor, bg_tiles: torch.Tensor) -> torch.Tensor:
+    """Composite each tile's slots (``alpha`` ``(K, P)`` and ``rgb`` ``(K, 3)`` at ``depth`` in tile ``slot_tile``,
+    ``counts`` slots per tile) over ``bg_tiles`` ``(tiles, 3, P)``. Tiles are grouped by depth into powers of two,
+    so the padded ``(tiles, D, P)`` layers cost at most twice the slots instead of every tile padded to the deepest
+    one (a few deep tiles set the memory of a whole 512 px canvas otherwise). Returns ``(tiles, 3, P)``."""
+    n_tiles, P = bg_tiles.shape[0], bg_tiles.shape[2]
+    bucket = torch.where(counts > 0, torch.ceil(torch.log2(counts.clamp(min=1).float())).long(), -1)
+    bg_flat = bg_tiles.reshape(n_tiles, -1)
+    rows: list[torch.Tensor] = [torch.nonzero(bucket < 0)[:, 0]]
+    parts = [bg_flat[rows[0]]]
+    for b in torch.unique(bucket[bucket >= 0]).tolist():
+        tiles_b = torch.nonzero(bucket == b)[:, 0]
+        pos = torch.full((n_tiles,), -1, dtype=torch.long, device=counts.device)
+        pos[tiles_b] = torch.arange(len(tiles_b), device=counts.device)
+        sel = torch.nonzero(pos[slot_tile] >= 0)[:, 0]
+        D = int(counts[tiles_b].max())
+        at = (pos[slot_tile[sel]], depth[sel])
+        a_b = alpha.new_zeros(len(tiles_b), D, P).index_put(at, alpha[sel])
+        c_b = rgb.new_zeros(len(tiles_b), D, 3).index_put(at, rgb[sel])
+        parts.append(_over(a_b, c_b, bg_tiles[tiles_b]).reshape(len(tiles_b), -1))
+        rows.append(tiles_b)
+    order = torch.cat(rows)
+    out = torch.cat(parts).index_select(0, torch.argsort(order))  # back to tile order
+    return out.view(n_tiles, 3, P)
 
 
 class TorchRenderer:
@@ -229,6 +298,7 @@ class TorchRenderer:
     """
 
     name = "torch"
+    KEEP = 1 << 22  # (pair, pixel) elements up to which the coverage kernel keeps t and d (2 × 16 MiB) for backward
 
     def __init__(self, samples: int | None = None, tile: int = 8, max_pairs: int = 1 << 16, tolerance: float = 0.1,
                  max_pieces: int = 64, cull: bool = True) -> None:
@@ -272,9 +342,11 @@ class TorchRenderer:
         covs = [origin.new_ones(int(full.sum()), offs.shape[0])]  # fully covered slots: coverage 1, no gradient
         slot_paths, slot_tiles = [paths[full]], [tiles[full]]
         piece, tiles, origin, paths = piece[keep], tiles[keep], origin[keep], paths[keep]
+        keep_td = len(piece) * offs.shape[0] <= self.KEEP and torch.is_grad_enabled()
         for s in range(0, len(piece), self.max_pairs):  # chunks bound the (pairs, T²) temporaries
             sl = slice(s, s + self.max_pairs)
-            covs.append(StrokeCoverage.apply(origin[sl], offs, a[piece[sl]], b[piece[sl]], r[piece[sl], None]))
+            covs.append(StrokeCoverage.apply(origin[sl], offs, a[piece[sl]], b[piece[sl]], r[piece[sl], None],
+                                             keep_td))
         return torch.cat(slot_paths + [paths]), torch.cat(slot_tiles + [tiles]), torch.cat(covs)
 
     def _fill_slots(self, scene: Scene, nx: int, ny: int, offs: torch.Tensor):
@@ -336,22 +408,18 @@ class TorchRenderer:
         parts = [s for s in (self._stroke_slots(scene, nx, ny, offs), self._fill_slots(scene, nx, ny, offs)) if s]
         if parts:
             P = len(scene.paths)
-            paths = torch.cat([p[0] for p in parts])
-            tiles = torch.cat([p[1] for p in parts])
-            cov = torch.cat([p[2] for p in parts])
+            paths, tiles, cov = parts[0] if len(parts) == 1 else (torch.cat(c) for c in zip(*parts))  # no copy of one
             keys, inv = torch.unique(tiles * P + paths, return_inverse=True)  # sorted: tile-major, then draw order
             slot_cov = cov.new_zeros(len(keys), T * T).scatter_reduce(
                 0, inv[:, None].expand(-1, T * T), cov, reduce="amax", include_self=True)
+            seen = torch.nonzero(slot_cov.detach().amax(1) > 0)[:, 0]  # a slot covering nothing changes nothing
+            keys, slot_cov = keys[seen], slot_cov[seen]
             slot_tile, slot_path = keys // P, keys % P
             colors = torch.stack([p.color for p in scene.paths]).to(dtype).clamp(0, 1)
             counts = torch.bincount(slot_tile, minlength=nx * ny)
             depth = torch.arange(len(keys), device=dev) - (torch.cumsum(counts, 0) - counts)[slot_tile]
-            D = int(counts.max())
-            alpha = cov.new_zeros(nx * ny, D, T * T).index_put((slot_tile, depth), slot_cov * colors[slot_path, 3:4])
-            rgb = cov.new_zeros(nx * ny, D, 3).index_put((slot_tile, depth), colors[slot_path, :3])
-            through = torch.flip(torch.cumprod(torch.flip(1 - alpha, [1]), 1), [1])  # Π_{j>=i}(1 - a_j)
-            after = torch.cat([through[:, 1:], through.new_ones(nx * ny, 1, T * T)], 1)
-            out = torch.einsum("tdc,tdp->tcp", rgb, alpha * after) + bg_tiles * through[:, :1]
+            out = _composite(slot_tile, depth, counts, slot_cov * colors[slot_path, 3:4], colors[slot_path, :3],
+                             bg_tiles)
         else:
             out = bg_tiles
         img = out.reshape(ny, nx, 3, T, T).permute(2, 0, 3, 1, 4).reshape(3, ny * T, nx * T)
