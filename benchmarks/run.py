@@ -64,10 +64,21 @@ def clip_floor(guide, views) -> None:
 
 
 def per_step(run, a: int, k: int, device: str) -> float:
-    """Seconds per step of ``run(steps)``: (time of a + k steps − time of a steps) / k."""
-    ta = timed(lambda: run(a), 1, device)
-    tb = timed(lambda: run(a + k), 1, device)
-    return max(tb - ta, 0.0) / 1000 / k
+    """Seconds per step of ``run(steps)``: (time of a + k steps − time of a steps) / k, after one warm-up run."""
+    import torch
+
+    def once(steps: int) -> float:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        run(steps)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return time.perf_counter() - t
+
+    once(a)
+    ta, tb = once(a), once(a + k)
+    return max(tb - ta, 0.0) / k
 
 
 def painting():

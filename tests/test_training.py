@@ -115,7 +115,7 @@ def test_adjustable_trainer_resumes_and_writes_a_loadable_network(tmp_path):
 def test_shapes_muse_trainer_both_stages_resume_and_load(tmp_path):
     from clipedit.masked import generate
     from clipedit.models.muse import load_masked_generator, read_shapes_muse
-    from clipedit.training.shapes_muse import train_transformer, train_vq
+    from clipedit.training.shapes_muse import bundle, train_transformer, train_vq
 
     vq_file, out = tmp_path / "vq.pt", tmp_path / "muse.pt"
     train_vq(steps=2, batch=4, out=vq_file, state=tmp_path / "vq", kmeans_images=64, progress=False)
@@ -126,7 +126,12 @@ def test_shapes_muse_trainer_both_stages_resume_and_load(tmp_path):
     train_transformer(vq_file, steps=2, batch=4, out=out, state=tmp_path / "tr", progress=False)
     _, tr, meta = read_shapes_muse(out)
     assert tr is not None and meta["steps"] == 2 and meta["vq_steps"] == 3
-    gen = load_masked_generator(out, device="cpu")
+    assert torch.equal(meta["centroids"], read_shapes_muse(vq_file)[2]["centroids"])  # trained on the table's codes
+    train_vq(steps=4, batch=4, out=vq_file, state=tmp_path / "vq", kmeans_images=64, progress=False)  # decoder goes on
+    bundle(vq_file, out, tmp_path / "bundled.pt")
+    vq, tr, meta = read_shapes_muse(tmp_path / "bundled.pt")
+    assert tr is not None and meta["steps"] == 2 and meta["vq_steps"] == 4 and meta["centroids"].shape == (512, 48)
+    gen = load_masked_generator(tmp_path / "bundled.pt", device="cpu")
     assert generate("a red circle", model=gen, steps=2, seed=0).images.shape == (1, 3, 32, 32)
 
 

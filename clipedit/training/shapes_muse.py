@@ -2,18 +2,26 @@
 
 Run once by a developer, in two stages on the shared training loop (seeded, time/step-budgeted, resumable)::
 
-    python -m clipedit.training.shapes_muse vq --steps 3000 --out /tmp/shapes_vq.pt
-    python -m clipedit.training.shapes_muse transformer --vq /tmp/shapes_vq.pt --steps 6000 \\
-        --out clipedit/assets/shapes_muse.pt
+    python -m clipedit.training.shapes_muse vq --steps 2500 --out /tmp/shapes_vq.pt
+    python -m clipedit.training.shapes_muse transformer --vq /tmp/shapes_vq.pt --steps 3500 --out /tmp/shapes_tr.pt
+    python -m clipedit.training.shapes_muse bundle --vq /tmp/shapes_vq.pt --transformer /tmp/shapes_tr.pt
 
-Stage 1, the VQ model (``diffusers.VQModel``, :data:`~clipedit.models.muse.SHAPES_VQ_CONFIG`): 32×32 renders of every
-colour/shape pair, L1 + MSE + Sobel-edge reconstruction, the quantizer's commitment loss; the codebook is
-initialised from encoder outputs and dead codes are re-seeded from the batch.
+Both stages draw the shapes world in its canonical colours (no colour jitter, no noise), so a flat region has one
+colour and, with local codes, one code.
+
+Stage 1, the VQ model (``diffusers.VQModel``, :data:`~clipedit.models.muse.SHAPES_VQ_CONFIG`) with *local codes*:
+the code table is fixed first — k-means of the distinct 4×4 patches of 4,000 renders into 512 centroids, whose top 16
+principal components are the codebook vectors — then the encoder is trained to land on its own patch's code and the
+decoder to draw the image from the codes (L1 + MSE + Sobel-edge L1). See :func:`train_vq` for why.
 
 Stage 2, the masked transformer (``diffusers.UVit2DModel``): images of the *training* pairs (the offline guide's six
-held-out colour–shape pairs never appear, so they measure composition) are tokenized by the frozen VQ model,
-captions encoded by the offline guide's text tower; a mask ratio ``cos(π/2 · u)``, ``u ~ U(0, 1)`` (Muse's schedule),
-cross-entropy on the masked tokens, 10 % of captions replaced by ``""`` for classifier-free guidance.
+held-out colour–shape pairs never appear, so they measure composition), each 4×4 patch tokenized to its k-means code
+(the encoder's target; the centroids travel in the VQ file's metadata), captions encoded by the offline guide's text
+tower; a mask ratio ``cos(π/2 · u)``, ``u ~ U(0, 1)`` (Muse's schedule), cross-entropy on the masked tokens, 10 % of
+captions replaced by ``""`` for classifier-free guidance.
+
+``bundle`` writes the shipped file from the two (the decoder may train on while the transformer does: the codes are
+fixed by the table).
 """
 from __future__ import annotations
 
@@ -225,7 +233,8 @@ def train_transformer(vq_path: Path, steps: int | None = 6000, minutes: float | 
             "stage": "transformer", "resolution": RESOLUTION, "text_encoder": "clipedit/shapes",
             "vq_steps": vq_meta.get("steps"), "vq_minutes": vq_meta.get("minutes"), "steps": st.step,
             "tokenizer": vq_meta.get("tokenizer", "end-to-end VQ"), "jitter": JITTER,
-            "minutes": round(st.seconds / 60, 1), "seed": seed, "drop_text": drop_text})
+            "minutes": round(st.seconds / 60, 1), "seed": seed, "drop_text": drop_text,
+            **({"centroids": codes.centroids.clone()} if codes is not None else {})})
 
     cfg = LoopConfig(steps=steps, minutes=minutes, seed=seed, state_dir=state, checkpoint_every=250, log_every=50,
                      progress=progress)
@@ -235,20 +244,42 @@ def train_transformer(vq_path: Path, steps: int | None = 6000, minutes: float | 
     return st.unwrap("transformer")
 
 
+def bundle(vq_path: Path, transformer_path: Path, out: Path = ASSET) -> dict:
+    """Write the bundled file from a VQ stage and a transformer trained on its codes (both stages' files). Local codes
+    are fixed by the k-means table, so the decoder may go on training while the transformer does; the centroids are
+    kept in the file's metadata, so the transformer stage can be re-run from the bundled file itself."""
+    vq, _, vmeta = read_shapes_muse(vq_path)
+    _, tr, tmeta = read_shapes_muse(transformer_path)
+    if tr is None:
+        raise ValueError(f"{transformer_path} holds no transformer")
+    meta = dict(tmeta, vq_steps=vmeta.get("steps"), vq_minutes=vmeta.get("minutes"))
+    if "centroids" in vmeta:
+        meta["centroids"] = vmeta["centroids"]
+    save_shapes_muse(out, vq, tr, meta)
+    return meta
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("stage", choices=("vq", "transformer"))
+    p.add_argument("stage", choices=("vq", "transformer", "bundle"))
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--minutes", type=float, default=None)
     p.add_argument("--batch", type=int, default=None, help="32 (VQ) or 64 (transformer)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--vq", type=Path, default=Path("/tmp/shapes_vq.pt"), help="stage 1's file (stage 2 input)")
+    p.add_argument("--transformer", type=Path, default=None, help="bundle: the transformer stage's file")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--state", type=Path, default=None, help="training-state folder (resume)")
     p.add_argument("--styled", type=float, default=0.0,
                    help="VQ stage: fraction of images drawn in clipedit.data.styles' rendering styles (default 0)")
     a = p.parse_args(argv)
+    if a.stage == "bundle":
+        if a.transformer is None:
+            p.error("bundle needs --vq and --transformer")
+        meta = bundle(a.vq, a.transformer, a.out or ASSET)
+        print({k: v for k, v in meta.items() if k != "centroids"})
+        return
     if a.steps is None and a.minutes is None:
         p.error("give --steps or --minutes")
     t0 = time.time()
