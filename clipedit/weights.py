@@ -253,7 +253,7 @@ register_weights(WeightFile(
     None, "MIT", "style"))
 register_weights(WeightFile(
     "clipedit/shapes-muse", "shapes_muse.pt", None, None,
-    "clipedit's masked generator on the shapes world: VQ 32px -> 8x8 of 256 codes, U-ViT on the offline guide's text",
+    "clipedit's masked generator on the shapes world: VQ 32px -> 8x8 of 512 local codes, U-ViT on the offline guide's text",
     None, "MIT", "masked"))
 #: aMUSEd-256 (Patil et al. 2024) as rows, one per file of the Hugging Face repository, each cached under
 #: ``amused-256/<path>`` so the cache folder has the repository's layout (``from_pretrained`` reads it). Upstream

@@ -184,15 +184,28 @@ def test_vq_round_trip_keeps_colour_and_shape(shapes_muse):
     assert rec.shape == b.images.shape and float((rec - b.images).abs().mean()) < 0.05
     v0, v1 = judge(b.images), judge(rec)
     agree = sum(c0 == c1 and s0 == s1 for c0, s0, c1, s1 in zip(v0.colour, v0.shape, v1.colour, v1.shape)) / 96
-    assert agree >= 0.8, agree  # measured 0.93-0.97 on three such batches
+    assert agree >= 0.8, agree  # measured 0.91-0.95 on three such batches
     again = shapes_muse.tokenize(rec)
-    assert float((again == tokens).float().mean()) >= 0.7  # measured 0.82-0.84
+    assert float((again == tokens).float().mean()) >= 0.95  # measured 0.992-0.995 (local codes; 0.82-0.84 before)
+
+
+def test_codes_are_local_flat_background_is_one_code_per_colour(shapes_muse):
+    """The shipped tokenizer's codes are local: 4×4 cells of flat background (canonical colours) use about one code
+    per background colour wherever the object is (measured: 3 codes for the 3 backgrounds; the end-to-end tokenizer
+    it replaced used 136)."""
+    b = sample_batch(128, 32, torch.Generator().manual_seed(5), exclude=(), noise=0.0, jitter=0.0)
+    tokens = shapes_muse.tokenize(b.images)
+    x = b.images
+    flat = (x - x[..., :1, :1]).abs().sum(1).unfold(1, 4, 4).unfold(2, 4, 4).amax((-1, -2)) < 1e-3  # (B, 8, 8)
+    assert flat.float().mean() > 0.5
+    assert len(tokens[flat].unique()) <= 6, tokens[flat].unique()
 
 
 def test_generations_are_judged_right_as_a_rate(shapes_muse):
     """Seen colour/shape pairs, 4 samples each, at the default guidance: the judge reads the prompt's colour far above
-    chance (1/6) and colour and shape together above chance (1/36); rates with a margin below the README's
-    measurement (colour 99 %, both 28 %), never one sample. A generator that ignored the text would fail."""
+    chance (1/6) and colour and shape together well above chance (1/36); rates with a margin below the README's
+    measurement (colour 99 %, both 44 %; these 24 samples: both 50 % and 38 % for seeds 0 and 1), never one sample.
+    A generator that ignored the text would fail."""
     from clipedit.eval.judge import judge
     from clipedit.masked import generate
 
@@ -204,7 +217,7 @@ def test_generations_are_judged_right_as_a_rate(shapes_muse):
     want = [p for p in pairs for _ in range(4)]
     colour = sum(c == wc for c, (wc, _) in zip(v.colour, want)) / len(want)
     both = sum(c == wc and s == ws for c, s, (wc, ws) in zip(v.colour, v.shape, want)) / len(want)
-    assert colour >= 0.7 and both >= 2 / 24, (colour, both)
+    assert colour >= 0.7 and both >= 5 / 24, (colour, both)
 
 
 def test_guidance_zero_equals_the_conditional_logits(shapes_muse):

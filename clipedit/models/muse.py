@@ -9,7 +9,7 @@ One code path, two weight sets, the same two diffusers classes that aMUSEd (Pati
 Weight sets (:func:`load_masked_generator`):
 
 * ``"clipedit/shapes-muse"``: bundled, trained by clipedit on the procedural shapes world
-  (:mod:`clipedit.training.shapes_muse`), 32×32 images, 8×8 tokens, 256 codes; its text encoder is the offline
+  (:mod:`clipedit.training.shapes_muse`), 32×32 images, 8×8 tokens, 512 local codes; its text encoder is the offline
   guide's text tower (``clipedit/shapes``), so any prompt tokenizes;
 * ``"amused/amused-256"``: the real aMUSEd-256 (VQ-GAN, U-ViT, CLIP-L/14 text encoder through ``transformers``),
   from the one weights table (cached / downloaded files, checksum, the one offline error);
@@ -21,14 +21,14 @@ This module is shared: the text-to-image sampler, VQGAN+CLIP and StyleDrop all b
 >>> import torch
 >>> gen = load_masked_generator("clipedit/shapes-muse")
 >>> gen.resolution, gen.token_grid, gen.codebook_size, gen.mask_id
-(32, (8, 8), 256, 256)
+(32, (8, 8), 512, 512)
 >>> images = torch.rand(2, 3, 32, 32)
 >>> tokens = gen.tokenize(images)
 >>> tokens.shape, tokens.dtype, gen.detokenize(tokens).shape
 (torch.Size([2, 8, 8]), torch.int64, torch.Size([2, 3, 32, 32]))
 >>> text = gen.encode_text(["a blue star"])
 >>> gen.logits(torch.full((1, 8, 8), gen.mask_id), text).shape
-torch.Size([1, 256, 8, 8])
+torch.Size([1, 512, 8, 8])
 """
 from __future__ import annotations
 
@@ -48,7 +48,8 @@ AMUSED_256 = "amused/amused-256"
 FORMAT = "clipedit-shapes-muse/1"
 
 #: The offline VQ model: 32x32 RGB in [0, 1] -> 8x8 latents (three encoder blocks, two 2x downsamplings),
-#: 256 codes of 16 dimensions, aMUSEd's VQ-GAN flags (no mid-block attention, decoding by codebook lookup).
+#: 512 codes of 16 dimensions (local: each the k-means cluster of its own 4x4 patch, see
+#: :mod:`clipedit.training.shapes_muse`), aMUSEd's VQ-GAN flags (no mid-block attention, decoding by codebook lookup).
 #: ``norm_type="spatial"`` (MoVQ's spatially conditioned normalisation in the decoder): with plain GroupNorm the
 #: decoder, which normalises each image's features, had not learnt absolute colour after 300 steps (the judge read
 #: 27 % of reconstructions' colours right; one object on a flat background carries its colour mostly in the
@@ -56,16 +57,16 @@ FORMAT = "clipedit-shapes-muse/1"
 SHAPES_VQ_CONFIG: dict[str, Any] = dict(
     in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 3,
     up_block_types=("UpDecoderBlock2D",) * 3, block_out_channels=(32, 64, 64), layers_per_block=1,
-    act_fn="silu", latent_channels=16, sample_size=32, num_vq_embeddings=256, norm_num_groups=8,
+    act_fn="silu", latent_channels=16, sample_size=32, num_vq_embeddings=512, norm_num_groups=8,
     vq_embed_dim=16, scaling_factor=1.0, norm_type="spatial", mid_block_add_attention=False,
     lookup_from_codebook=True,
 )
 #: The offline masked transformer: aMUSEd's U-ViT at width 128, 4 transformer layers, 2 conv+attention blocks before
 #: and after them (U-ViT has no position embedding: its depthwise convolutions carry position), conditioned on the
-#: offline guide's text tower (width 128, pooled 128). vocab = 256 codes + the mask token.
+#: offline guide's text tower (width 128, pooled 128). vocab = 512 codes + the mask token.
 SHAPES_TRANSFORMER_CONFIG: dict[str, Any] = dict(
     hidden_size=128, use_bias=False, hidden_dropout=0.0, cond_embed_dim=128, micro_cond_encode_dim=8,
-    micro_cond_embed_dim=40, encoder_hidden_size=128, vocab_size=257, codebook_size=256, in_channels=64,
+    micro_cond_embed_dim=40, encoder_hidden_size=128, vocab_size=513, codebook_size=512, in_channels=64,
     block_out_channels=128, num_res_blocks=2, downsample=False, upsample=False, block_num_heads=2,
     num_hidden_layers=4, num_attention_heads=4, attention_dropout=0.0, intermediate_size=512,
     layer_norm_eps=1e-6, ln_elementwise_affine=True, sample_size=8,
