@@ -102,7 +102,9 @@ class VQLatentImage(ImageParam):
     * start: random codebook entries (as in Crowson's notebook) or :meth:`set_image` (encode an image);
     * ``quantize=True``: each forward snaps the latents to their nearest codebook entries with a straight-through
       gradient (what the decoder was trained on); ``False`` decodes the continuous grid;
-    * :meth:`project` clamps every latent channel to the codebook's range (call it after each optimiser step).
+    * :meth:`project` clamps every latent channel to the codebook's range (call it after each optimiser step);
+    * the parameter is the latent grid divided by the codebook's per-channel standard deviation (``scale``), so Adam's
+      lr is a fraction of each channel's spread (``latents * scale`` is the grid the decoder sees).
 
     ``size`` is the output side: ``h = w = size // vq.downsample``.
     """
@@ -117,24 +119,28 @@ class VQLatentImage(ImageParam):
         self.size, self.quantize = int(size), bool(quantize)
         book = vq.codebook.detach()
         idx = torch.randint(0, book.shape[0], (batch, size // down, size // down), generator=generator)
-        self.latents = nn.Parameter(book.cpu()[idx].permute(0, 3, 1, 2).contiguous().to(book.device))
+        # Stored in units of the codebook's per-channel spread, so that an optimiser's step is the same fraction of
+        # the spread in every channel (a codebook whose channels differ 14x in scale, like the offline one's
+        # principal components, otherwise barely moves in its widest channels: judged shapes 40 % -> 80 %).
+        self.register_buffer("scale", book.std(0).clamp_min(1e-8)[None, :, None, None].clone())
+        self.latents = nn.Parameter((book.cpu()[idx].permute(0, 3, 1, 2).to(book.device) / self.scale).contiguous())
         self.register_buffer("lo", book.min(0).values[None, :, None, None].clone())
         self.register_buffer("hi", book.max(0).values[None, :, None, None].clone())
 
     def forward(self) -> torch.Tensor:
-        return self._vq[0].decode_latents(self.latents, quantize=self.quantize)
+        return self._vq[0].decode_latents(self.latents * self.scale, quantize=self.quantize)
 
     @torch.no_grad()
     def set_image(self, image: torch.Tensor) -> None:
         """Start from ``image`` ``(B, 3, H, W)`` in ``[0, 1]``: resized to ``size`` and encoded."""
         x = F.interpolate(as_image_batch(image), size=(self.size,) * 2, mode="bilinear", antialias=True)
-        self.latents.copy_(self._vq[0].encode_latents(x.to(self.latents.device)).expand_as(self.latents))
+        self.latents.copy_(self._vq[0].encode_latents(x.to(self.latents.device)).expand_as(self.latents) / self.scale)
         self.project()
 
     @torch.no_grad()
     def project(self) -> None:
         """Clamp the latents to the codebook's per-channel range."""
-        self.latents.copy_(torch.maximum(torch.minimum(self.latents, self.hi), self.lo))
+        self.latents.copy_(torch.maximum(torch.minimum(self.latents * self.scale, self.hi), self.lo) / self.scale)
 
 
 PARAMS: dict[str, Callable[..., ImageParam]] = {"pixels": PixelImage, "pyramid": PyramidImage}

@@ -240,10 +240,15 @@ def test_vqgan_latents_stay_in_the_codebook_range(shapes_muse):
     img = VQLatentImage(shapes_muse, 32, quantize=False, generator=torch.Generator().manual_seed(0))
     params = list(img.parameters())
     assert len(params) == 1 and params[0] is img.latents  # the decoder's weights are not optimised
+    grid = (img.latents * img.scale).detach()  # the start: codebook entries, stored in units of each channel's spread
+    book = shapes_muse.codebook.detach()
+    assert torch.cdist(grid.permute(0, 2, 3, 1).reshape(-1, book.shape[1]), book,
+                       compute_mode="donot_use_mm_for_euclid_dist").min(1).values.max() < 1e-4
     with torch.no_grad():
         img.latents.mul_(100)
     img.project()
-    assert bool((img.latents >= img.lo).all() and (img.latents <= img.hi).all())
+    grid = img.latents * img.scale
+    assert bool((grid >= img.lo - 1e-5).all() and (grid <= img.hi + 1e-5).all())
     x = sample_batch(1, 32, torch.Generator().manual_seed(2), exclude=(), noise=0.0).images
     res = vqgan_clip("a yellow star", generator=shapes_muse, model="clipedit/shapes", steps=2, n_augs=2, init=x,
                      device="cpu")
