@@ -42,6 +42,8 @@ from clipedit.sampler import mask_tokens
 
 ASSET = Path(__file__).resolve().parents[1] / "assets" / "shapes_muse.pt"
 RESOLUTION = 32
+PATCH = 4  # pixels per token side: 32 px / 8 tokens
+JITTER = 0.0  # both stages draw the shapes world's canonical colours (see the module docstring)
 
 
 def _sobel(x: torch.Tensor) -> torch.Tensor:
@@ -64,9 +66,6 @@ class PatchCodes(nn.Module):
             images.shape[0], images.shape[-2] // PATCH, images.shape[-1] // PATCH)
 
 
-PATCH = 4  # pixels per token side: 32 px / 8 tokens
-JITTER = 0.0  # both stages draw the shapes world's canonical colours (see the module docstring)
-
 def vq_batch(n: int, g: torch.Generator, styled: float = 0.0) -> torch.Tensor:
     """The VQ model's training images ``(n, 3, 32, 32)``: the plain shapes world, and a fraction ``styled`` of the
     same world drawn in the rendering styles of :mod:`clipedit.data.styles` (a general tokenizer must be able to
@@ -86,7 +85,6 @@ def vq_batch(n: int, g: torch.Generator, styled: float = 0.0) -> torch.Tensor:
 
 def patches(images: torch.Tensor) -> torch.Tensor:
     """Non-overlapping ``PATCH``×``PATCH`` patches ``(B·h·w, 3·PATCH²)`` of images ``(B, 3, H, W)``, row-major."""
-    b = images.shape[0]
     return F.unfold(images, PATCH, stride=PATCH).transpose(1, 2).reshape(-1, 3 * PATCH * PATCH)
 
 
