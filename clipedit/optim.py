@@ -126,14 +126,42 @@ def make_schedule(schedule: Schedule, steps: int) -> Callable[[int], float]:
     raise ValueError(f"unknown schedule {schedule!r}: use constant, cosine, step, warmup_cosine or a callable")
 
 
-def _snapshot(params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+def _flat_ok(tensors: Sequence[torch.Tensor]) -> bool:
+    return len(tensors) > 1 and len({(t.device, t.dtype) for t in tensors}) == 1
+
+
+# Many small tensors (CLIPDraw: 3 per stroke, 768 at the defaults) are copied and checked as one flat vector: one
+# op per step instead of hundreds of Python-level calls (measured: ~10 % of a CLIPDraw step).
+def _snapshot(params: Sequence[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
+    if _flat_ok(params):
+        return torch.cat([p.detach().reshape(-1) for p in params])
     return [p.detach().clone() for p in params]
 
 
-def _restore(params: Sequence[torch.Tensor], values: Sequence[torch.Tensor]) -> None:
+def _restore(params: Sequence[torch.Tensor], values: torch.Tensor | Sequence[torch.Tensor]) -> None:
+    if isinstance(values, torch.Tensor):
+        values = values.split([p.numel() for p in params])
     with torch.no_grad():
         for p, v in zip(params, values):
-            p.copy_(v)
+            p.copy_(v.view_as(p))
+
+
+def _fast_update(params: Sequence[torch.Tensor] | Sequence[Mapping[str, Any]]) -> dict[str, bool]:
+    """``fused=True`` where torch has a fused kernel for every tensor (float tensors on one CPU or CUDA device),
+    else ``foreach=True``: CLIPDraw's 768 small tensors take 3 ms per Adam step fused, 10 ms foreach and 20 ms in
+    torch's default per-tensor loop on CPU."""
+    tensors = [t for g in params for t in (g["params"] if isinstance(g, Mapping) else [g])]
+    one_device = len({t.device for t in tensors}) == 1
+    ok = one_device and all(t.is_floating_point() and t.device.type in ("cpu", "cuda") for t in tensors)
+    return {"fused": True} if ok else {"foreach": True}
+
+
+def _all_finite(tensors: Sequence[torch.Tensor]) -> bool:
+    if not tensors:
+        return True
+    if _flat_ok(tensors):
+        return bool(torch.isfinite(torch.cat([t.reshape(-1) for t in tensors])).all())
+    return all(bool(torch.isfinite(t).all()) for t in tensors)
 
 
 def optimize(
@@ -189,11 +217,12 @@ def optimize(
     if isinstance(optimizer, torch.optim.Optimizer):
         opt = optimizer
     else:
-        plist = list(params)
+        plist = [({**g, "params": [g["params"]] if isinstance(g["params"], torch.Tensor) else list(g["params"])}
+                  if isinstance(g, Mapping) else g) for g in params]
         makers = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
         if optimizer not in makers:
             raise ValueError(f"unknown optimizer {optimizer!r}; choose from {sorted(makers)}")
-        opt = makers[optimizer](plist, lr=lr)
+        opt = makers[optimizer](plist, lr=lr, **_fast_update(plist))
     tensors = [p for g in opt.param_groups for p in g["params"]]
     base_lrs = [g["lr"] for g in opt.param_groups]
     factors = [make_schedule(g.get("schedule", schedule), steps) for g in opt.param_groups]
@@ -224,7 +253,7 @@ def optimize(
             bad = not math.isfinite(value)
             if not bad:
                 loss.backward()
-                bad = any(p.grad is not None and not torch.isfinite(p.grad).all() for p in tensors)
+                bad = not _all_finite([p.grad for p in tensors if p.grad is not None])
             if bad:
                 _restore(tensors, last_good)
                 result.stopped = "nonfinite"

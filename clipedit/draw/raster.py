@@ -16,8 +16,8 @@ How it works (hand-written because no maintained PyPI package rasterises Bézier
    ``C = Σ_i c_i a_i Π_{j>i}(1 - a_j) + bg Π_j(1 - a_j)`` via a reverse cumulative product.
 
 Gradients w.r.t. points, widths and colours are exact for this coverage model (edge pixels carry the point
-gradients, as in diffvg); the stroke coverage's backward is written out (:class:`StrokeCoverage`) rather than
-traced. Large scenes are processed in chunks of pieces to bound memory.
+gradients, as in diffvg); the stroke coverage's backward is written out (:class:`SlotStrokeCoverage`) rather
+than traced. Large scenes are processed in chunks of pieces to bound memory.
 """
 from __future__ import annotations
 
@@ -145,14 +145,14 @@ def cull_pairs(a: torch.Tensor, b: torch.Tensor, r: torch.Tensor, piece: torch.T
     with torch.no_grad():
         pr = r[piece].detach()
         lo, hi = pr.new_empty(len(piece)), pr.new_empty(len(piece))
+        c0, c1 = 0.5, tile - 0.5
+        corners = torch.tensor([[c0, c0], [c1, c0], [c0, c1], [c1, c1]], dtype=pr.dtype, device=pr.device)
         for s in range(0, len(piece), 1 << 17):  # chunks: the per-pair temporaries of a 512 px scene add up
             sl = slice(s, s + (1 << 17))
             pa, pb = a[piece[sl]].detach(), b[piece[sl]].detach()
             lo0 = origin[sl] + 0.5
             hi0 = origin[sl] + (tile - 0.5)
-            corners = torch.stack([lo0, torch.stack([hi0[:, 0], lo0[:, 1]], 1), torch.stack([lo0[:, 0], hi0[:, 1]], 1),
-                                   hi0], 1)
-            d = _capsule_parts(corners[..., 0], corners[..., 1], pa, pb)[3]  # (k, 4)
+            d = _stroke_t_d(origin[sl], corners, pa, pb)[1]  # (k, 4): the four corners' distances
             lo[sl] = box_segment_distance(lo0, hi0, pa, pb, d.amin(1))
             hi[sl] = d.amax(1)
         keys, slot = torch.unique(tiles * (int(path.max()) + 1) + path, return_inverse=True)
@@ -202,48 +202,71 @@ def _stroke_t_d(origin: torch.Tensor, offsets: torch.Tensor, a: torch.Tensor, b:
     return t, qx.mul_(qx).addcmul_(qy, qy).add_(_EPS).sqrt_()
 
 
-class StrokeCoverage(torch.autograd.Function):
-    """``clamp(r + 0.5 - d, 0, 1)`` for the pixels ``origin + offsets`` (tile origins ``(N, 2)``, pixel-centre offsets
-    ``(M, 2)``) against pieces ``a``-``b`` ``(N, 2)`` with half-widths ``r`` ``(N, 1)``: ``(N, M)``.
+class SlotStrokeCoverage(torch.autograd.Function):
+    """The coverage of whole (path, tile) slots by strokes: ``clamp(r + 0.5 - min_k d_k, 0, 1)`` where ``d_k`` is the
+    distance from the pixels ``origin + offsets`` to piece ``k`` of the slot. Pairs: tile origins ``origin`` ``(K, 2)``,
+    pieces ``a``-``b`` ``(K, 2)``, their slot ``slot`` ``(K,)``; pixel-centre offsets ``(M, 2)``; half-widths per slot
+    ``r`` ``(S, 1)`` (every piece of a path has its path's width, so the largest coverage is the nearest piece's).
+    Returns ``(S, M)``.
 
-    Hand-written backward (the coverage has a closed-form gradient; autograd would keep a dozen ``(N, M)``
-    intermediates alive and differentiate through the nearest point's parameter ``t``, whose contribution is zero):
-    with ``q = p - a - t (b - a)`` the pixel minus its nearest point and ``w = g / d`` where ``g`` is the incoming
-    gradient on the ramp (zero where the coverage is clamped), ``∂/∂r = Σ g``, ``∂/∂b = Σ w t q`` and
-    ``∂/∂a = Σ w q - ∂/∂b``. Since ``q`` is affine in the pixel offset, each sum is a matrix product with
-    ``[1, offset]`` minus a ``Σ w t²`` term, so ``q`` itself is never needed. With ``keep`` (the renderer sets it
-    when the whole scene's pairs are few, see ``TorchRenderer.KEEP``) ``t`` and ``d`` are kept for the backward,
-    else recomputed, which bounds memory on large scenes.
+    Hand-written backward (the coverage has a closed-form gradient; autograd would keep a dozen ``(K, M)``
+    intermediates alive, differentiate through the nearest point's parameter ``t``, whose contribution is zero, and
+    through a generic max-reduction). The slot's gradient ``g`` on the ramp (``0 < r + 0.5 - d < 1``) goes to the
+    nearest piece (split evenly between exact ties, as ``amax`` would). With ``q = p - a - t (b - a)`` the pixel
+    minus its nearest point and ``w = g / d``: ``∂/∂r = Σ g``, ``∂/∂b = Σ w t q`` and ``∂/∂a = Σ w q - ∂/∂b``. Since
+    ``q`` is affine in the pixel offset, each sum is a matrix product with ``[1, offset]`` minus a ``Σ w t²`` term,
+    so ``q`` itself is never needed. With ``keep`` (the renderer sets it when the whole scene's pairs are few, see
+    ``TorchRenderer.KEEP``) ``t`` and ``d`` are kept for the backward, else recomputed per chunk of ``chunk``
+    pairs, which bounds memory on large scenes.
     """
 
     @staticmethod
-    def forward(ctx, origin, offsets, a, b, r, keep=False):
-        t, d = _stroke_t_d(origin, offsets, a, b)
-        cov = torch.sub(r + 0.5, d).clamp_(0, 1)
-        if keep:
-            ctx.save_for_backward(origin, offsets, a, b, r, t, d)
-        else:
-            ctx.save_for_backward(origin, offsets, a, b, r)
-        return cov
+    def forward(ctx, origin, offsets, a, b, slot, r, keep=False, chunk=1 << 16):
+        n_slots, m = r.shape[0], offsets.shape[0]
+        dmin = origin.new_full((n_slots, m), math.inf)
+        kept = []
+        for s in range(0, len(slot), chunk):
+            sl = slice(s, s + chunk)
+            t, d = _stroke_t_d(origin[sl], offsets, a[sl], b[sl])
+            dmin.scatter_reduce_(0, slot[sl, None].expand(-1, m), d, reduce="amin")
+            if keep:
+                kept.append((t, d))
+        ctx.chunk, ctx.kept = chunk, kept
+        ctx.save_for_backward(origin, offsets, a, b, slot, r, dmin)
+        return torch.sub(r + 0.5, dmin).clamp_(0, 1)
 
     @staticmethod
     def backward(ctx, grad):
-        saved = ctx.saved_tensors
-        origin, offsets, a, b, r = saved[:5]
-        t, d = saved[5:] if len(saved) == 7 else _stroke_t_d(origin, offsets, a, b)
-        g = torch.where((d - r).abs_() < 0.5, grad, 0.0)  # the ramp: 0 < r + 0.5 - d < 1
+        origin, offsets, a, b, slot, r, dmin = ctx.saved_tensors
+        chunk, kept = ctx.chunk, ctx.kept
+        g = torch.where((dmin - r).abs_() < 0.5, grad, 0.0)  # the ramp
         gr = g.sum(1, keepdim=True)
-        w = g.div_(d)
-        wt = w * t
+
+        def parts(i: int, sl: slice):
+            t, d = kept[i] if kept else _stroke_t_d(origin[sl], offsets, a[sl], b[sl])
+            return t, d, d == dmin[slot[sl]]  # the nearest piece(s) of the slot at each pixel
+
+        ties = torch.zeros_like(g)
+        for i, s in enumerate(range(0, len(slot), chunk)):
+            sl = slice(s, s + chunk)
+            ties.index_add_(0, slot[sl], parts(i, sl)[2].to(g.dtype))
+        g = g.div_(ties.clamp_(min=1))
         ones = offsets.new_ones(offsets.shape[0], 1)
         basis = torch.cat([ones, offsets], 1)  # (M, 3): Σ w q = Σ w (d0 + offset) - ab Σ w t
-        sw, swt = (w @ basis), (wt @ basis)  # (N, 3) each: [Σ, Σ·offset_x, Σ·offset_y]
-        swtt = (wt * t).sum(1, keepdim=True)
-        ab = b - a
-        d0 = origin - a
-        gb = d0 * swt[:, :1] + swt[:, 1:] - ab * swtt
-        ga = d0 * sw[:, :1] + sw[:, 1:] - ab * swt[:, :1] - gb
-        return None, None, ga, gb, gr, None
+        ga, gb = torch.empty_like(a), torch.empty_like(b)
+        for i, s in enumerate(range(0, len(slot), chunk)):
+            sl = slice(s, s + chunk)
+            t, d, hit = parts(i, sl)
+            w = torch.where(hit, g[slot[sl]], 0.0).div_(d)
+            wt = w * t
+            sw, swt = (w @ basis), (wt @ basis)  # (k, 3) each: [Σ, Σ·offset_x, Σ·offset_y]
+            swtt = (wt * t).sum(1, keepdim=True)
+            ab = b[sl] - a[sl]
+            d0 = origin[sl] - a[sl]
+            gb[sl] = d0 * swt[:, :1] + swt[:, 1:] - ab * swtt
+            ga[sl] = d0 * sw[:, :1] + sw[:, 1:] - ab * swt[:, :1] - gb[sl]
+        ctx.kept = None
+        return None, None, ga, gb, None, gr, None, None
 
 
 def _over(alpha: torch.Tensor, rgb: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
@@ -339,15 +362,17 @@ class TorchRenderer:
             keep, full = cull_pairs(a, b, r, piece, tiles, paths, origin, self.tile)
         else:
             keep, full = torch.ones_like(piece, dtype=torch.bool), torch.zeros_like(piece, dtype=torch.bool)
-        covs = [origin.new_ones(int(full.sum()), offs.shape[0])]  # fully covered slots: coverage 1, no gradient
-        slot_paths, slot_tiles = [paths[full]], [tiles[full]]
+        full_paths, full_tiles = paths[full], tiles[full]  # fully covered slots: coverage 1, no gradient
         piece, tiles, origin, paths = piece[keep], tiles[keep], origin[keep], paths[keep]
+        # one row per (path, tile) slot: the nearest of the slot's pieces decides its coverage
+        keys, slot = torch.unique(tiles * len(scene.paths) + paths, return_inverse=True)
+        first = torch.zeros(len(keys), dtype=torch.long, device=a.device).scatter_(
+            0, slot, torch.arange(len(slot), device=a.device))  # some pair of each slot
         keep_td = len(piece) * offs.shape[0] <= self.KEEP and torch.is_grad_enabled()
-        for s in range(0, len(piece), self.max_pairs):  # chunks bound the (pairs, T²) temporaries
-            sl = slice(s, s + self.max_pairs)
-            covs.append(StrokeCoverage.apply(origin[sl], offs, a[piece[sl]], b[piece[sl]], r[piece[sl], None],
-                                             keep_td))
-        return torch.cat(slot_paths + [paths]), torch.cat(slot_tiles + [tiles]), torch.cat(covs)
+        cov = SlotStrokeCoverage.apply(origin, offs, a[piece], b[piece], slot, r[piece[first], None], keep_td,
+                                       self.max_pairs)  # chunks of max_pairs bound the (pairs, T²) temporaries
+        return (torch.cat([full_paths, paths[first]]), torch.cat([full_tiles, tiles[first]]),
+                torch.cat([cov.new_ones(len(full_paths), offs.shape[0]), cov]))
 
     def _fill_slots(self, scene: Scene, nx: int, ny: int, offs: torch.Tensor):
         a, b, owner, ids = flatten_paths(scene, self.samples, True, self.tolerance, self.max_pieces)
