@@ -11,6 +11,9 @@ several formats go beside it with the same stem), ``--seed``, ``--steps``,
     clipedit draw "a red circle" --style painting.jpg          # StyleCLIPDraw
     clipedit edit "a blue circle" --out edit.png              # StyleCLIP on the offline demo generator
     clipedit edit "a person with purple hair" --generator stylegan2-ffhq-config-f --latent latents.pt
+    clipedit edit "a blue circle" --method global --beta 0.15 --alpha 4.1   # StyleCLIP global directions
+    clipedit mapper train "a blue circle" --out m.pt; clipedit edit "a blue circle" --method mapper --mapper m.pt
+    clipedit nada "a circle" "a square" --out g.pt; clipedit edit "a blue square" --generator g.pt
     clipedit invert photo.jpg --generator ffhq.pkl --out inverted.png
     clipedit generate "a blue star" --out g.png --n 4          # masked generation (offline shapes model)
     clipedit vqgan "a yellow star" --out v.png [--init image.png]
@@ -334,6 +337,145 @@ def _check_edit(a: argparse.Namespace) -> None:
         raise UsageError(f"--generator file not found: {a.generator} (names: `clipedit models`)")
     if a.latent and not Path(a.latent).expanduser().is_file():
         raise UsageError(f"--latent file not found: {a.latent}")
+    _check_edit_method(a)
+
+
+def _check_mapper(a: argparse.Namespace) -> None:
+    _check_common(a, a.prompt)
+    _check_generator(a)
+
+
+def _cmd_mapper(a: argparse.Namespace) -> int:
+    from clipedit.device import select_device
+    from clipedit.guidance import CLIPGuide
+    from clipedit.styleclip import load_generator
+    from clipedit.styleclip.edit import _identity
+    from clipedit.styleclip.mapper import save_mapper, train_mapper
+
+    dev = select_device(a.device)
+    G = load_generator(a.generator, device=dev)
+    guide = CLIPGuide(a.prompt, models=a.model, augment="none", n_augs=1, device=dev)
+    ident = _identity("auto", G, a.id, dev)
+    run = train_mapper(a.prompt, G, guide, steps=a.steps, batch=a.batch, lr=a.lr, l2_lambda=a.l2,
+                       id_lambda=a.id if ident is not None else 0.0, identity=ident, seed=a.seed, progress=_bar(a))
+    path = save_mapper(run.mapper, a.out, a.prompt, {"steps": run.steps, "seconds": round(run.seconds, 1),
+                                                      "generator": a.generator or "clipedit/shapes-stylegan2",
+                                                      "model": [m.name for m in guide.models], "log": run.log})
+    print(f"wrote {path} ({run.steps} steps, {run.seconds:.0f} s); use it: clipedit edit \"{a.prompt}\" "
+          f"--method mapper --mapper {path}")
+    return 0
+
+
+def _check_nada(a: argparse.Namespace) -> None:
+    _check_common(a, a.source)
+    if not a.target.strip():
+        raise UsageError("the target text is empty: say what the generator should draw, e.g. \"a square\"")
+    if a.source.strip() == a.target.strip():
+        raise UsageError(f"source and target are the same text ({a.source!r}): there is no direction to follow")
+    _check_generator(a)
+    n = _N_LATENT.get(a.generator)
+    if a.layers is not None and n is not None and a.layers > n:
+        raise UsageError(f"--layers {a.layers} is more than the generator's {n} W+ layers")
+
+
+def _cmd_nada(a: argparse.Namespace) -> int:
+    import torch
+
+    from clipedit.device import select_device
+    from clipedit.imageio import save_image
+    from clipedit.models.registry import load_clip
+    from clipedit.styleclip import load_generator, to_unit
+    from clipedit.styleclip.nada import nada, save_generator
+
+    dev = select_device(a.device)
+    G = load_generator(a.generator, device=dev)
+    if a.layers is not None and a.layers > G.n_latent:
+        raise UsageError(f"--layers {a.layers} is more than the generator's {G.n_latent} W+ layers")
+    clip = load_clip(a.model, device=dev)
+    r = nada(G, a.source, a.target, clip, steps=a.steps, batch=a.batch, k=a.layers, lr=a.lr, seed=a.seed,
+             progress=_bar(a))
+    path = save_generator(r.generator, a.out, {"source": a.source, "target": a.target, "steps": r.steps,
+                                               "seconds": round(r.seconds, 1), "layers": r.layer_counts})
+    with torch.no_grad():  # before/after on fixed seeds: top row the original, bottom row the adapted generator
+        w = torch.cat([G.sample_w(1, truncation=0.7, seed=s) for s in range(8)])
+        grid = torch.cat([to_unit(G.synthesis(w)), to_unit(r.generator.synthesis(w))]).cpu()
+    import torchvision.utils as vutils
+
+    png = path.with_suffix(".png")
+    save_image(vutils.make_grid(grid, nrow=8, padding=1, pad_value=1.0)[None], png)
+    print(f"wrote {path} ({r.steps} steps, {r.seconds:.0f} s) and {png}; use it: clipedit edit \"...\" "
+          f"--generator {path}")
+    return 0
+
+
+# W+ vectors of the generators the CLI knows by name (argument checks run before torch is imported)
+_N_LATENT = {None: 8, "clipedit/shapes-stylegan2": 8, "stylegan2-ffhq-config-f": 18, "stylegan2-ada-ffhq": 18}
+
+
+def _check_generator(a: argparse.Namespace) -> None:
+    from clipedit.weights import WEIGHTS
+
+    if a.generator and a.generator not in WEIGHTS and not Path(a.generator).expanduser().is_file():
+        raise UsageError(f"--generator file not found: {a.generator} (names: `clipedit models`)")
+
+
+def _check_edit_method(a: argparse.Namespace) -> None:
+    if a.method == "mapper" and not a.mapper:
+        raise UsageError("--method mapper needs --mapper FILE (train one with `clipedit mapper train PROMPT`)")
+    if a.mapper and a.method != "mapper":
+        raise UsageError("--mapper is used with --method mapper")
+    if a.mapper and not Path(a.mapper).expanduser().is_file():
+        raise UsageError(f"--mapper file not found: {a.mapper}")
+    if a.method == "global":
+        if not 0 <= a.beta <= 1:
+            raise UsageError(f"--beta is a cosine threshold in [0, 1], got {a.beta:g}")
+        neutral = a.neutral or ("a shape" if a.generator in (None, "clipedit/shapes-stylegan2") else "a face")
+        if neutral.strip() == a.prompt.strip():
+            raise UsageError(f"the prompt and the neutral text are the same ({neutral!r}): there is no direction")
+
+
+def _edit_other(a: argparse.Namespace) -> int:
+    """``edit --method mapper|global``."""
+    import time
+
+    import torch
+
+    from clipedit.imageio import save_image
+    from clipedit.styleclip import load_generator, to_unit
+
+    t0 = time.perf_counter()
+    if a.method == "global":
+        from clipedit.styleclip.global_directions import edit_global
+
+        res, before = edit_global(a.prompt, neutral=a.neutral, generator=a.generator, seed=a.seed,
+                                  truncation=a.truncation, model=a.model, alpha=a.alpha, beta=a.beta,
+                                  n_samples=a.samples, device=a.device, progress=_bar(a))
+        image, info = res.image, {"alpha": a.alpha, "beta": a.beta, "channels_changed": res.n_channels,
+                                  "neutral": a.neutral}
+    else:
+        from clipedit.device import select_device
+        from clipedit.styleclip.mapper import load_mapper
+
+        dev = select_device(a.device)
+        G = load_generator(a.generator, device=dev)
+        mapper, trained_for = load_mapper(a.mapper, device=dev)
+        if trained_for and trained_for.strip() != a.prompt.strip():
+            raise UsageError(f"{a.mapper} was trained for {trained_for!r}, not {a.prompt!r}")
+        if (mapper.n_latent, mapper.style_dim) != (G.n_latent, G.style_dim):
+            raise UsageError(f"{a.mapper} was trained for a generator with {mapper.n_latent} W+ vectors of "
+                             f"{mapper.style_dim}, this one has {G.n_latent} of {G.style_dim}")
+        with torch.no_grad():
+            w = G.to_wplus(G.sample_w(1, truncation=a.truncation, seed=a.seed))
+            before, image = to_unit(G.synthesis(w)).cpu(), to_unit(G.synthesis(mapper.edit(w))).cpu()
+        info = {"mapper": a.mapper}
+    png = save_image(image, a.out)
+    prev = save_image(before, png.with_name(png.stem + ".before.png"))
+    js = png.with_suffix(".json")
+    js.write_text(json.dumps({"prompt": a.prompt, "method": a.method, "generator": a.generator or
+                              "clipedit/shapes-stylegan2", "seed": a.seed, "seconds": round(time.perf_counter() - t0, 3),
+                              **info}, indent=1))
+    print(f"wrote {png}, {prev} and {js}")
+    return 0
 
 
 def _cmd_edit(a: argparse.Namespace) -> int:
@@ -341,6 +483,9 @@ def _cmd_edit(a: argparse.Namespace) -> int:
 
     from clipedit.imageio import save_image
     from clipedit.styleclip import styleclip_edit
+
+    if a.method != "optimise":
+        return _edit_other(a)
 
     res = styleclip_edit(a.prompt, generator=a.generator, latent=a.latent, mode=a.mode, seed=a.seed, steps=a.steps,
                          lr=a.lr, l2_lambda=a.l2, id_lambda=a.id, truncation=a.truncation, space=a.space,
@@ -675,7 +820,41 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--truncation", type=non_negative, default=0.7)
     e.add_argument("--space", choices=["w+", "w"], default="w+")
     e.add_argument("--negative", action="append", help="a prompt to avoid (repeatable)")
+    e.add_argument("--method", choices=["optimise", "mapper", "global"], default="optimise",
+                   help="optimise (latent optimisation, default), mapper (a trained --mapper file) or global "
+                        "(global directions in StyleSpace)")
+    e.add_argument("--mapper", default=None, help="--method mapper: the file from `clipedit mapper train`")
+    e.add_argument("--alpha", type=finite_float, default=4.1, help="--method global: edit strength α (default 4.1)")
+    e.add_argument("--beta", type=non_negative, default=0.15,
+                   help="--method global: relevance threshold β in [0, 1] (default 0.15)")
+    e.add_argument("--neutral", default=None,
+                   help='--method global: the neutral text (default "a shape" for the demo, "a face" otherwise)')
+    e.add_argument("--samples", type=positive_int, default=100,
+                   help="--method global: images per channel when measuring fs3 once per generator (default 100)")
     SUBCOMMANDS["edit"], CHECKS["edit"] = _cmd_edit, _check_edit
+
+    mp = sub.add_parser("mapper", help="StyleCLIP latent mapper: train one for a prompt")
+    mpsub = mp.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
+    mt = mpsub.add_parser("train", help="train a mapper for PROMPT on sampled latents")
+    mt.add_argument("prompt", help='the edit, e.g. "a blue circle"')
+    common_options(mt, steps=400, out="mapper.pt")
+    mt.add_argument("--generator", default=None, help="as for edit (default: the offline demo generator)")
+    mt.add_argument("--batch", type=positive_int, default=8, help="latents per step (default 8)")
+    mt.add_argument("--lr", type=positive, default=0.5, help="Adam learning rate (default 0.5, equalised-lr layers)")
+    mt.add_argument("--l2", type=non_negative, default=0.8, help="lambda_L2 (default 0.8)")
+    mt.add_argument("--id", type=non_negative, default=0.1, help="lambda_ID, ArcFace identity (default 0.1; faces only)")
+    SUBCOMMANDS["mapper"], CHECKS["mapper"] = _cmd_mapper, _check_mapper
+
+    nd = sub.add_parser("nada", help="StyleGAN-NADA: shift a generator's domain from SOURCE text to TARGET text")
+    nd.add_argument("source", help='what the generator draws now, e.g. "a circle"')
+    nd.add_argument("target", help='what it should draw, e.g. "a square"')
+    common_options(nd, steps=300, out="nada.pt")
+    nd.add_argument("--generator", default=None, help="as for edit (default: the offline demo generator)")
+    nd.add_argument("--layers", type=positive_int, default=None,
+                    help="k: W+ layers trained per step, chosen adaptively (default: all)")
+    nd.add_argument("--batch", type=positive_int, default=2, help="latents per step (default 2)")
+    nd.add_argument("--lr", type=positive, default=0.002, help="Adam learning rate (default 0.002)")
+    SUBCOMMANDS["nada"], CHECKS["nada"] = _cmd_nada, _check_nada
 
     iv = sub.add_parser("invert", help="project an image into a StyleGAN2 generator (W+ latent + noise)")
     iv.add_argument("image", help="the image to invert")

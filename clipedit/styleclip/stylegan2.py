@@ -163,12 +163,14 @@ class ModulatedConv2d(nn.Module):
         self.weight = nn.Parameter(torch.randn(1, out_ch, in_ch, kernel, kernel))
         self.modulation = EqualLinear(style_dim, in_ch, bias_init=1)
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, style: torch.Tensor | None, s: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` ``(B, in, H, W)``; ``style`` a ``w`` ``(B, style_dim)``, or ``s`` the StyleSpace vector
+        ``(B, in)`` that the modulation layer would make of it (global directions edit ``s`` directly)."""
         # Scale the input channels by the style and the output channels by the demodulation factor around one
         # shared convolution: the same result as per-sample modulated weights (grouped convolution), but an
         # ordinary batched conv, several times faster on CPUs.
         b = x.shape[0]
-        s = self.modulation(style)  # (B, in)
+        s = self.modulation(style) if s is None else s  # (B, in)
         weight = self.scale * self.weight[0]  # (out, in, k, k)
         x = x * s[:, :, None, None]
         if self.upsample:
@@ -219,8 +221,8 @@ class StyledConv(nn.Module):
         self.noise = NoiseInjection()
         self.activate = FusedLeakyReLU(out_ch)
 
-    def forward(self, x, style, noise=None):
-        return self.activate(self.noise(self.conv(x, style), noise))
+    def forward(self, x, style, noise=None, s=None):
+        return self.activate(self.noise(self.conv(x, style, s), noise))
 
 
 class ToRGB(nn.Module):
@@ -231,8 +233,8 @@ class ToRGB(nn.Module):
         self.conv = ModulatedConv2d(in_ch, 3, 1, style_dim, demodulate=False)
         self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
 
-    def forward(self, x, style, skip=None):
-        out = self.conv(x, style) + self.bias
+    def forward(self, x, style, skip=None, s=None):
+        out = self.conv(x, style, s) + self.bias
         if skip is not None:
             out = out + self.upsample(skip)
         return out
@@ -317,31 +319,64 @@ class Generator(nn.Module):
         """``(B, D)`` -> ``(B, n_latent, D)`` (W+ latents pass through)."""
         return w if w.ndim == 3 else w[:, None].repeat(1, self.n_latent, 1)
 
+    # -- StyleSpace ------------------------------------------------------------------------------------------
+    def style_layers(self) -> list[tuple[str, ModulatedConv2d, int]]:
+        """``(name, modulated conv, W+ index)`` of every style layer in synthesis order: StyleSpace (Wu et al.
+        2021) is the concatenation of their modulation outputs ``s``, one channel per input channel. ``to_rgb``
+        layers are part of it; StyleCLIP's global directions leave them out."""
+        out = [("conv1", self.conv1.conv, 0), ("to_rgb1", self.to_rgb1.conv, 1)]
+        for k, rgb in enumerate(self.to_rgbs):
+            i = 1 + 2 * k
+            out += [(f"convs.{2 * k}", self.convs[2 * k].conv, i), (f"convs.{2 * k + 1}", self.convs[2 * k + 1].conv, i + 1),
+                    (f"to_rgbs.{k}", rgb.conv, i + 2)]
+        return out
+
+    def styles(self, w: torch.Tensor) -> list[torch.Tensor]:
+        """``w`` ``(B, D)`` or W+ ``(B, n_latent, D)`` -> the StyleSpace vectors ``[(B, channels_l)]`` per style layer
+        (:meth:`style_layers` order); :meth:`synthesis` with ``styles=`` renders them.
+
+        >>> G = Generator(StyleGAN2Config(size=8, style_dim=16, n_mlp=1, channels=((4, 8), (8, 4))))
+        >>> [tuple(s.shape) for s in G.styles(G.sample_w(2, seed=0))]
+        [(2, 8), (2, 8), (2, 8), (2, 4), (2, 4)]
+        """
+        latent = self.to_wplus(w)
+        return [m.modulation(latent[:, j]) for _, m, j in self.style_layers()]
+
     # -- synthesis -------------------------------------------------------------------------------------------
     def noise_buffers(self) -> list[torch.Tensor]:
         return [getattr(self.noises, f"noise_{i}") for i in range(self.num_layers)]
 
-    def synthesis(self, w: torch.Tensor, noise: list[torch.Tensor | None] | None = None,
-                  noise_mode: str = "const") -> torch.Tensor:
+    def synthesis(self, w: torch.Tensor | None, noise: list[torch.Tensor | None] | None = None,
+                  noise_mode: str = "const", styles: list[torch.Tensor] | None = None) -> torch.Tensor:
         """``w`` ``(B, D)`` or W+ ``(B, n_latent, D)`` -> image ``(B, 3, size, size)``.
 
         ``noise``: per-layer tensors; otherwise ``noise_mode`` ``"const"`` (checkpoint buffers) or ``"random"``.
+        ``styles``: StyleSpace vectors (:meth:`styles`) used instead of the modulation of ``w`` (then ``w`` may be
+        ``None``).
         """
-        latent = self.to_wplus(w)
+        if styles is not None:
+            if len(styles) != len(self.style_layers()):
+                raise ValueError(f"expected {len(self.style_layers())} style vectors, got {len(styles)}")
+            b = styles[0].shape[0]
+            latent = styles[0].new_zeros(b, self.n_latent, self.style_dim)  # unused: every layer gets its s
+        else:
+            latent = self.to_wplus(w)
         if latent.shape[1] != self.n_latent or latent.shape[2] != self.style_dim:
             raise ValueError(f"W+ latent must be (B, {self.n_latent}, {self.style_dim}), got {tuple(latent.shape)}")
+        S = list(styles) if styles is not None else [None] * len(self.style_layers())
         if noise is None:
             if noise_mode not in ("const", "random"):
                 raise ValueError(f"noise_mode must be 'const' or 'random', got {noise_mode!r}")
             noise = self.noise_buffers() if noise_mode == "const" else [None] * self.num_layers
         out = self.input(latent.shape[0])
-        out = self.conv1(out, latent[:, 0], noise=noise[0])
-        skip = self.to_rgb1(out, latent[:, 1])
+        out = self.conv1(out, latent[:, 0], noise=noise[0], s=S[0])
+        skip = self.to_rgb1(out, latent[:, 1], s=S[1])
         i = 1
-        for conv1, conv2, n1, n2, to_rgb in zip(self.convs[::2], self.convs[1::2], noise[1::2], noise[2::2], self.to_rgbs):
-            out = conv1(out, latent[:, i], noise=n1)
-            out = conv2(out, latent[:, i + 1], noise=n2)
-            skip = to_rgb(out, latent[:, i + 2], skip)
+        for k, (conv1, conv2, n1, n2, to_rgb) in enumerate(zip(self.convs[::2], self.convs[1::2], noise[1::2],
+                                                               noise[2::2], self.to_rgbs)):
+            out = conv1(out, latent[:, i], noise=n1, s=S[2 + 3 * k])
+            out = conv2(out, latent[:, i + 1], noise=n2, s=S[3 + 3 * k])
+            skip = to_rgb(out, latent[:, i + 2], skip, s=S[4 + 3 * k])
             i += 2
         return skip
 
