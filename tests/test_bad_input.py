@@ -73,6 +73,16 @@ def one_line_exit_2(rc, err, seconds, *words):
     (["vqgan", "a yellow star", "--init", "{tmp}/missing.png"], ["not found"]),
     (["vqgan", "a yellow star", "--size", "30"], ["multiple"]),
     (["vqgan", "a yellow star", "--lr", "-1"], ["--lr", "> 0"]),
+    (["nada", "a circle", "a circle"], ["same text"]),
+    (["nada", "a circle", "a square", "--layers", "9"], ["--layers 9", "8 W+ layers"]),
+    (["nada", "a circle", "a square", "--generator", "{tmp}/missing.pt"], ["--generator file not found"]),
+    (["nada", "a circle", "  "], ["target text is empty"]),
+    (["mapper", "train", "  "], ["empty"]),
+    (["mapper", "train", "a blue circle", "--generator", "{tmp}/missing.pt"], ["--generator file not found"]),
+    (["edit", "a blue circle", "--method", "mapper"], ["--method mapper needs --mapper"]),
+    (["edit", "a blue circle", "--method", "mapper", "--mapper", "{tmp}/missing.pt"], ["--mapper file not found"]),
+    (["edit", "a shape", "--method", "global"], ["neutral text are the same"]),
+    (["edit", "a blue circle", "--method", "global", "--beta", "2"], ["--beta", "[0, 1]"]),
 ])
 def test_refused_before_any_work(args, words, tmp_path, capsys, no_work):
     args = [x.replace("{tmp}", str(tmp_path)) for x in args]

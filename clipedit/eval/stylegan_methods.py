@@ -1,0 +1,274 @@
+"""The StyleCLIP family on the demo generator, judged: optimisation, mapper, global directions and StyleGAN-NADA.
+
+``python -m clipedit.eval.stylegan_methods [--generator G.pt] [--grid docs/nada.jpg]`` prints
+
+1. the generator's quality (confident samples, distinct (colour, shape) readings, the judge's class histogram
+   against the training distribution);
+2. one comparison table over the same judged edits (``"a blue circle"`` on circles of other colours, ``"a green
+   square"`` on squares of other colours, held-out latents): preprocessing time, time per edit, success (the judge
+   reads the target colour and shape), what is kept (shape, background, object mask IoU) and ‖Δw‖;
+3. the global-directions β sweep (channels changed, success);
+4. the two NADA demonstrations (circle -> square, white -> black background): the judged target fraction before and
+   after on fixed seeds, and what is kept;
+
+and writes a before/after grid of the NADA generators. Everything runs on the offline guide; the judge never takes
+part in any method.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from collections import Counter
+
+import torch
+
+from clipedit.data.shapes import BACKGROUND_NAMES, BACKGROUNDS, COLOUR_NAMES, SHAPES, sample_batch
+from clipedit.eval.edited import confident, foreground, iou
+from clipedit.eval.judge import judge
+
+GUIDE = "clipedit/shapes"
+EDITS = (("a blue circle", "blue", "circle"), ("a green square", "green", "square"))
+NADA_DEMOS = (("a circle", "a square"), ("a shape on a white background", "a shape on a black background"))
+
+
+def background_of(images: torch.Tensor) -> list[str]:
+    """The background name nearest to the median colour of the non-object pixels (``images`` ``(B, 3, H, W)``)."""
+    fg = foreground(images)
+    refs = torch.tensor([BACKGROUNDS[n] for n in BACKGROUND_NAMES])
+    out = []
+    for img, m in zip(images, fg):
+        px = img.flatten(1)[:, ~m.flatten()]
+        med = px.median(1).values if px.shape[1] else img.flatten(1).median(1).values
+        out.append(BACKGROUND_NAMES[int((refs - med).norm(dim=1).argmin())])
+    return out
+
+
+@torch.no_grad()
+def render(G, w: torch.Tensor) -> torch.Tensor:
+    from clipedit.styleclip import to_unit
+
+    return torch.cat([to_unit(G.synthesis(c)) for c in w.split(64)])
+
+
+@torch.no_grad()
+def quality(G, n: int = 512) -> dict:
+    """Confident samples (ψ 0.7 and 1.0), distinct pairs, and the judge's class histograms vs real images."""
+    from clipedit.eval.edited import sample_quality
+
+    q = sample_quality(G, n)
+    fake = render(G, torch.cat([G.sample_w(64, truncation=1.0, seed=200 + s) for s in range(n // 64)]))
+    real = sample_batch(n, resolution=G.size, generator=torch.Generator().manual_seed(7), exclude=(), noise=0.0).images
+    vf, vr = judge(fake), judge(real)
+    out = dict(q)
+    for what, names in (("shape", SHAPES), ("colour", COLOUR_NAMES)):
+        hf, hr = Counter(getattr(vf, what)), Counter(getattr(vr, what))
+        pf = torch.tensor([hf[k] / n for k in names])
+        pr = torch.tensor([hr[k] / n for k in names])
+        out[f"{what}_hist_fake"], out[f"{what}_hist_real"] = pf.tolist(), pr.tolist()
+        out[f"{what}_tv"] = float((pf - pr).abs().sum() / 2)  # total variation distance of the histograms
+    return out
+
+
+def pick(G, colour: str, shape: str, n: int, seed: int = 10_000) -> list[torch.Tensor]:
+    """``n`` held-out latents (seeds from ``seed``) the judge reads confidently as ``shape`` in a colour other than
+    ``colour``."""
+    out = []
+    for s in range(seed, seed + 4000, 64):
+        w = G.sample_w(64, truncation=0.7, seed=s)
+        v = judge(render(G, w))
+        ok = confident(verdict=v)
+        for i in range(64):
+            if bool(ok[i]) and v.shape[i] == shape and v.colour[i] != colour:
+                out.append(w[i:i + 1])
+                if len(out) == n:
+                    return out
+    return out
+
+
+def judge_edits(before: torch.Tensor, after: torch.Tensor, colour: str, shape: str) -> dict:
+    vb, va = judge(before), judge(after)
+    bb, ba = background_of(before), background_of(after)
+    n = len(before)
+    return {"success": sum(c == colour and s == shape for c, s in zip(va.colour, va.shape)) / n,
+            "colour": sum(c == colour for c in va.colour) / n,
+            "shape_kept": sum(a == b for a, b in zip(va.shape, vb.shape)) / n,
+            "background_kept": sum(a == b for a, b in zip(ba, bb)) / n,
+            "iou": float(iou(foreground(before), foreground(after)).mean())}
+
+
+def compare(G, n: int, steps_opt: int, steps_mapper: int, steps_nada: int, fs3_samples: int, log=print) -> list[dict]:
+    from clipedit.guidance import CLIPGuide
+    from clipedit.models.registry import load_clip
+    from clipedit.styleclip import styleclip_edit
+    from clipedit.styleclip.global_directions import channel_directions, global_edit, text_direction
+    from clipedit.styleclip.mapper import train_mapper
+    from clipedit.styleclip.nada import nada
+
+    clip = load_clip(GUIDE, device="cpu")
+    rows: dict[str, dict] = {m: {"pre": 0.0, "edit_s": [], "judged": [], "dw": []} for m in
+                             ("optimisation", "mapper", "global directions", "NADA")}
+    t = time.perf_counter()
+    table = channel_directions(G, clip, n_samples=fs3_samples, progress=False)
+    rows["global directions"]["pre"] = time.perf_counter() - t
+    log(f"fs3: {tuple(table.fs3.shape)} in {rows['global directions']['pre']:.0f} s")
+    for prompt, colour, shape in EDITS:
+        starts = pick(G, colour, shape, n)
+        w = torch.cat(starts)
+        wp = G.to_wplus(w)
+        before = render(G, wp)
+        # optimisation
+        outs, dws = [], []
+        t = time.perf_counter()
+        for x in starts:
+            r = styleclip_edit(prompt, generator=G, latent=x, model=GUIDE, steps=steps_opt, seed=0, progress=False)
+            outs.append(r.image)
+            dws.append(float((r.latent - r.start).norm()))
+        rows["optimisation"]["edit_s"].append((time.perf_counter() - t) / len(starts))
+        rows["optimisation"]["judged"].append(judge_edits(before, torch.cat(outs), colour, shape))
+        rows["optimisation"]["dw"] += dws
+        # mapper
+        guide = CLIPGuide(prompt, models=clip, augment="none", n_augs=1)
+        t = time.perf_counter()
+        run = train_mapper(prompt, G, guide, steps=steps_mapper, batch=8, seed=0, progress=False)
+        rows["mapper"]["pre"] += time.perf_counter() - t
+        with torch.no_grad():
+            t = time.perf_counter()
+            edited_w = torch.cat([run.mapper.edit(x[None]) for x in wp])
+            after = render(G, edited_w)
+            rows["mapper"]["edit_s"].append((time.perf_counter() - t) / len(starts))
+        rows["mapper"]["judged"].append(judge_edits(before, after, colour, shape))
+        rows["mapper"]["dw"] += (edited_w - wp).flatten(1).norm(dim=1).tolist()
+        # global directions: from "a {shape}" to the prompt
+        dt = text_direction(clip, prompt, f"a {shape}")
+        t = time.perf_counter()
+        after = torch.cat([global_edit(G, x, table, dt).image for x in starts])
+        rows["global directions"]["edit_s"].append((time.perf_counter() - t) / len(starts))
+        rows["global directions"]["judged"].append(judge_edits(before, after, colour, shape))
+        # NADA: the whole generator from "a {shape}" to the prompt
+        t = time.perf_counter()
+        r = nada(G, f"a {shape}", prompt, clip, steps=steps_nada, seed=0, progress=False)
+        rows["NADA"]["pre"] += time.perf_counter() - t
+        with torch.no_grad():
+            t = time.perf_counter()
+            after = torch.cat([render(r.generator, x) for x in starts])
+            rows["NADA"]["edit_s"].append((time.perf_counter() - t) / len(starts))
+        rows["NADA"]["judged"].append(judge_edits(before, after, colour, shape))
+        log(f"  {prompt}: {len(starts)} starts done")
+    out = []
+    for name, r in rows.items():
+        j = {k: sum(d[k] for d in r["judged"]) / len(r["judged"]) for k in r["judged"][0]}
+        out.append({"method": name, "pre_s": r["pre"], "edit_ms": 1000 * sum(r["edit_s"]) / len(r["edit_s"]), **j,
+                    "dw": (sum(r["dw"]) / len(r["dw"])) if r["dw"] else None, "n": n * len(EDITS)})
+    return out
+
+
+def beta_sweep(G, n: int, fs3_samples: int, betas=(0.05, 0.1, 0.15, 0.2, 0.25, 0.3)) -> list[dict]:
+    from clipedit.models.registry import load_clip
+    from clipedit.styleclip.global_directions import channel_directions, global_edit, text_direction
+
+    clip = load_clip(GUIDE, device="cpu")
+    table = channel_directions(G, clip, n_samples=fs3_samples, progress=False)
+    rows = []
+    for beta in betas:
+        judged, chans = [], []
+        for prompt, colour, shape in EDITS:
+            starts = pick(G, colour, shape, n)
+            before = render(G, torch.cat(starts))
+            dt = text_direction(clip, prompt, f"a {shape}")
+            edits = [global_edit(G, x, table, dt, beta=beta) for x in starts]
+            chans.append(edits[0].n_channels)
+            judged.append(judge_edits(before, torch.cat([e.image for e in edits]), colour, shape))
+        rows.append({"beta": beta, "channels": sum(chans) / len(chans),
+                     **{k: sum(d[k] for d in judged) / len(judged) for k in judged[0]}})
+    return rows
+
+
+def nada_demos(G, steps: int, n: int = 64, grid: str | None = None, log=print) -> list[dict]:
+    from clipedit.models.registry import load_clip
+    from clipedit.styleclip.nada import nada
+
+    clip = load_clip(GUIDE, device="cpu")
+    w = torch.cat([G.sample_w(1, truncation=0.7, seed=20_000 + s) for s in range(n)])
+    before = render(G, w)
+    vb, bb = judge(before), background_of(before)
+    rows, pics = [], [before[:8]]
+    for source, target in NADA_DEMOS:
+        t = time.perf_counter()
+        r = nada(G, source, target, clip, steps=steps, seed=0, progress=False)
+        secs = time.perf_counter() - t
+        after = render(r.generator, w)
+        va, ba = judge(after), background_of(after)
+        if "background" in target:
+            goal = target.split()[-2]
+            hit_b, hit_a = sum(b == goal for b in bb) / n, sum(b == goal for b in ba) / n
+            kept = {"shape_kept": sum(a == b for a, b in zip(va.shape, vb.shape)) / n}
+        else:
+            goal = target.split()[-1]
+            hit_b, hit_a = sum(s == goal for s in vb.shape) / n, sum(s == goal for s in va.shape) / n
+            kept = {"background_kept": sum(a == b for a, b in zip(ba, bb)) / n}
+        rows.append({"source": source, "target": target, "before": hit_b, "after": hit_a, "seconds": secs,
+                     "colour_kept": sum(a == b for a, b in zip(va.colour, vb.colour)) / n,
+                     "iou": float(iou(foreground(before), foreground(after)).mean()), **kept})
+        pics.append(after[:8])
+        log(f"  NADA {source!r} -> {target!r}: {hit_b:.0%} -> {hit_a:.0%} ({secs:.0f} s)")
+    if grid:
+        import torch.nn.functional as F
+        from torchvision.utils import save_image
+
+        save_image(F.interpolate(torch.cat(pics), scale_factor=4, mode="nearest"), grid, nrow=8, padding=2,
+                   pad_value=1.0)
+        log(f"wrote {grid}")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    from clipedit.styleclip import load_generator
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--generator", default=None)
+    p.add_argument("--n", type=int, default=8, help="starts per edit prompt (two prompts)")
+    p.add_argument("--steps-opt", type=int, default=300)
+    p.add_argument("--steps-mapper", type=int, default=300)
+    p.add_argument("--steps-nada", type=int, default=200)
+    p.add_argument("--fs3-samples", type=int, default=64)
+    p.add_argument("--grid", default=None, help="write the NADA before/after grid here")
+    p.add_argument("--only", nargs="*", default=["quality", "compare", "beta", "nada"])
+    a = p.parse_args(argv)
+    torch.manual_seed(0)
+    G = load_generator(a.generator, device="cpu")
+    if "quality" in a.only:
+        q = quality(G)
+        print(f"confident (p > 0.9 colour and shape): ψ 0.7 {q['confident_trunc0.7']:.0%}, ψ 1.0 "
+              f"{q['confident_trunc1.0']:.0%} (real {q['confident_real']:.0%}); distinct pairs in 512: "
+              f"{q['distinct_pairs']} of 36")
+        for what, names in (("shape", SHAPES), ("colour", COLOUR_NAMES)):
+            print(f"{what} histogram (judge, ψ 1.0 vs real): " + ", ".join(
+                f"{k} {f:.2f}/{r:.2f}" for k, f, r in zip(names, q[f"{what}_hist_fake"], q[f"{what}_hist_real"]))
+                + f"; total variation {q[f'{what}_tv']:.2f}", flush=True)
+    if "compare" in a.only:
+        rows = compare(G, a.n, a.steps_opt, a.steps_mapper, a.steps_nada, a.fs3_samples)
+        print("\n| method | preprocessing (s) | time per edit (ms) | success | shape kept | background kept | "
+              "mask IoU | ‖Δw‖ |\n|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            dw = f"{r['dw']:.2f}" if r["dw"] is not None else "— (S space)" if r["method"] == "global directions" \
+                else "0 (weights change)"
+            print(f"| {r['method']} | {r['pre_s']:.0f} | {r['edit_ms']:.0f} | {r['success']:.0%} | {r['shape_kept']:.0%} "
+                  f"| {r['background_kept']:.0%} | {r['iou']:.2f} | {dw} |", flush=True)
+    if "beta" in a.only:
+        print("\n| β | channels changed | success | colour | shape kept | background kept | mask IoU |\n"
+              "|---|---|---|---|---|---|---|")
+        for r in beta_sweep(G, a.n, a.fs3_samples):
+            print(f"| {r['beta']} | {r['channels']:.0f} | {r['success']:.0%} | {r['colour']:.0%} | {r['shape_kept']:.0%} "
+                  f"| {r['background_kept']:.0%} | {r['iou']:.2f} |", flush=True)
+    if "nada" in a.only:
+        rows = nada_demos(G, a.steps_nada, grid=a.grid)
+        print("\n| NADA | target before | target after | colour kept | other kept | mask IoU | training (s) |\n"
+              "|---|---|---|---|---|---|---|")
+        for r in rows:
+            other = f"shape {r['shape_kept']:.0%}" if "shape_kept" in r else f"background {r['background_kept']:.0%}"
+            print(f"| {r['source']} → {r['target']} | {r['before']:.0%} | {r['after']:.0%} | {r['colour_kept']:.0%} | "
+                  f"{other} | {r['iou']:.2f} | {r['seconds']:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
