@@ -403,3 +403,36 @@ def test_box_segment_distance_against_dense_sampling():
     spacing = ((b - a).norm(dim=1) + (hi - lo).norm(dim=1)) / 60
     assert torch.all(got <= brute + 1e-9) and torch.all(brute - got <= spacing)
     assert (got == 0).sum() > 20 and (got > 0).sum() > 100  # both cases are exercised
+
+
+def test_slot_coverage_splits_exact_ties_like_amax():
+    """Two identical pieces in one slot: the slot's coverage and the summed gradient equal those of one piece (the
+    gradient is split between exact ties, as torch's amax does), and a slot's gradient goes to its nearest piece."""
+    from clipedit.draw.raster import SlotStrokeCoverage, _stroke_t_d
+
+    torch.manual_seed(0)
+    offs = torch.stack(torch.meshgrid(torch.arange(8.0) + 0.5, torch.arange(8.0) + 0.5, indexing="xy"), -1).view(-1, 2)
+    origin = torch.zeros(1, 2, dtype=torch.float64)
+    a0, b0 = torch.tensor([[1.0, 2.0]], dtype=torch.float64), torch.tensor([[6.5, 5.0]], dtype=torch.float64)
+    r = torch.tensor([[1.2]], dtype=torch.float64)
+    offs = offs.double()
+    g = torch.rand(1, 64, dtype=torch.float64)
+
+    def grads(n):  # the same piece n times in one slot
+        a, b, rr = a0.repeat(n, 1).requires_grad_(), b0.repeat(n, 1).requires_grad_(), r.clone().requires_grad_()
+        cov = SlotStrokeCoverage.apply(origin.repeat(n, 1), offs, a, b, torch.zeros(n, dtype=torch.long), rr, True)
+        (cov * g).sum().backward()
+        return cov.detach(), a.grad.sum(0), b.grad.sum(0), rr.grad
+
+    one, two = grads(1), grads(2)
+    for x, y in zip(one, two):
+        assert torch.allclose(x, y, atol=1e-12)
+    # against autograd through the plain formula, one piece
+    a, b, rr = a0.clone().requires_grad_(), b0.clone().requires_grad_(), r.clone().requires_grad_()
+    p, ab = origin + offs, b - a  # the distance to the segment in plain differentiable ops
+    t = (((p - a) * ab).sum(1) / (ab * ab).sum(1)).clamp(0, 1)
+    d = (p - a - t[:, None] * ab).norm(dim=1)[None]
+    assert torch.allclose(d, _stroke_t_d(origin, offs, a.detach(), b.detach())[1], atol=1e-9)
+    ((rr + 0.5 - d).clamp(0, 1) * g).sum().backward()
+    assert torch.allclose(one[1], a.grad[0], atol=1e-9) and torch.allclose(one[2], b.grad[0], atol=1e-9)
+    assert torch.allclose(one[3], rr.grad, atol=1e-9)

@@ -246,11 +246,15 @@ class SlotStrokeCoverage(torch.autograd.Function):
             t, d = kept[i] if kept else _stroke_t_d(origin[sl], offsets, a[sl], b[sl])
             return t, d, d == dmin[slot[sl]]  # the nearest piece(s) of the slot at each pixel
 
-        ties = torch.zeros_like(g)
-        for i, s in enumerate(range(0, len(slot), chunk)):
-            sl = slice(s, s + chunk)
-            ties.index_add_(0, slot[sl], parts(i, sl)[2].to(g.dtype))
-        g = g.div_(ties.clamp_(min=1))
+        # Exact ties (two pieces equally near one pixel) split the gradient, as amax does. They are rare: count the
+        # nearest pieces first (a sum, cheap) and scatter the per-pixel counts only when some pixel has two.
+        hits = sum(int(parts(i, slice(s, s + chunk))[2].sum()) for i, s in enumerate(range(0, len(slot), chunk)))
+        if hits > g.numel():
+            ties = torch.zeros_like(g)
+            for i, s in enumerate(range(0, len(slot), chunk)):
+                sl = slice(s, s + chunk)
+                ties.index_add_(0, slot[sl], parts(i, sl)[2].to(g.dtype))
+            g = g.div_(ties.clamp_(min=1))
         ones = offsets.new_ones(offsets.shape[0], 1)
         basis = torch.cat([ones, offsets], 1)  # (M, 3): Σ w q = Σ w (d0 + offset) - ab Σ w t
         ga, gb = torch.empty_like(a), torch.empty_like(b)

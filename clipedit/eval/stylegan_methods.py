@@ -96,21 +96,31 @@ def judge_edits(before: torch.Tensor, after: torch.Tensor, colour: str, shape: s
             "iou": float(iou(foreground(before), foreground(after)).mean())}
 
 
-def compare(G, n: int, steps_opt: int, steps_mapper: int, steps_nada: int, fs3_samples: int, log=print) -> list[dict]:
+NADA_SETTINGS = {"augment": "cutouts", "n_augs": 4}  # NADA's own setting (no views) moved the judge less here
+
+
+def fs3_table(G, fs3_samples: int):
+    from clipedit.models.registry import load_clip
+    from clipedit.styleclip.global_directions import channel_directions
+
+    t = time.perf_counter()
+    table = channel_directions(G, load_clip(GUIDE, device="cpu"), n_samples=fs3_samples, progress=False)
+    return table, time.perf_counter() - t
+
+
+def compare(G, n: int, steps_opt: int, steps_mapper: int, steps_nada: int, table, table_s: float,
+            log=print) -> list[dict]:
     from clipedit.guidance import CLIPGuide
     from clipedit.models.registry import load_clip
     from clipedit.styleclip import styleclip_edit
-    from clipedit.styleclip.global_directions import channel_directions, global_edit, text_direction
+    from clipedit.styleclip.global_directions import global_edit, text_direction
     from clipedit.styleclip.mapper import train_mapper
     from clipedit.styleclip.nada import nada
 
     clip = load_clip(GUIDE, device="cpu")
     rows: dict[str, dict] = {m: {"pre": 0.0, "edit_s": [], "judged": [], "dw": []} for m in
                              ("optimisation", "mapper", "global directions", "NADA")}
-    t = time.perf_counter()
-    table = channel_directions(G, clip, n_samples=fs3_samples, progress=False)
-    rows["global directions"]["pre"] = time.perf_counter() - t
-    log(f"fs3: {tuple(table.fs3.shape)} in {rows['global directions']['pre']:.0f} s")
+    rows["global directions"]["pre"] = table_s
     for prompt, colour, shape in EDITS:
         starts = pick(G, colour, shape, n)
         w = torch.cat(starts)
@@ -146,7 +156,7 @@ def compare(G, n: int, steps_opt: int, steps_mapper: int, steps_nada: int, fs3_s
         rows["global directions"]["judged"].append(judge_edits(before, after, colour, shape))
         # NADA: the whole generator from "a {shape}" to the prompt
         t = time.perf_counter()
-        r = nada(G, f"a {shape}", prompt, clip, steps=steps_nada, seed=0, progress=False)
+        r = nada(G, f"a {shape}", prompt, clip, steps=steps_nada, seed=0, progress=False, **NADA_SETTINGS)
         rows["NADA"]["pre"] += time.perf_counter() - t
         with torch.no_grad():
             t = time.perf_counter()
@@ -162,12 +172,11 @@ def compare(G, n: int, steps_opt: int, steps_mapper: int, steps_nada: int, fs3_s
     return out
 
 
-def beta_sweep(G, n: int, fs3_samples: int, betas=(0.05, 0.1, 0.15, 0.2, 0.25, 0.3)) -> list[dict]:
+def beta_sweep(G, n: int, table, betas=(0.05, 0.1, 0.15, 0.2, 0.25, 0.3)) -> list[dict]:
     from clipedit.models.registry import load_clip
-    from clipedit.styleclip.global_directions import channel_directions, global_edit, text_direction
+    from clipedit.styleclip.global_directions import global_edit, text_direction
 
     clip = load_clip(GUIDE, device="cpu")
-    table = channel_directions(G, clip, n_samples=fs3_samples, progress=False)
     rows = []
     for beta in betas:
         judged, chans = [], []
@@ -194,7 +203,7 @@ def nada_demos(G, steps: int, n: int = 64, grid: str | None = None, log=print) -
     rows, pics = [], [before[:8]]
     for source, target in NADA_DEMOS:
         t = time.perf_counter()
-        r = nada(G, source, target, clip, steps=steps, seed=0, progress=False)
+        r = nada(G, source, target, clip, steps=steps, seed=0, progress=False, **NADA_SETTINGS)
         secs = time.perf_counter() - t
         after = render(r.generator, w)
         va, ba = judge(after), background_of(after)
@@ -245,8 +254,11 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{what} histogram (judge, ψ 1.0 vs real): " + ", ".join(
                 f"{k} {f:.2f}/{r:.2f}" for k, f, r in zip(names, q[f"{what}_hist_fake"], q[f"{what}_hist_real"]))
                 + f"; total variation {q[f'{what}_tv']:.2f}", flush=True)
+    if "compare" in a.only or "beta" in a.only:
+        table, table_s = fs3_table(G, a.fs3_samples)
+        print(f"\nfs3 {tuple(table.fs3.shape)}: {a.fs3_samples} samples per channel, {table_s:.0f} s", flush=True)
     if "compare" in a.only:
-        rows = compare(G, a.n, a.steps_opt, a.steps_mapper, a.steps_nada, a.fs3_samples)
+        rows = compare(G, a.n, a.steps_opt, a.steps_mapper, a.steps_nada, table, table_s)
         print("\n| method | preprocessing (s) | time per edit (ms) | success | shape kept | background kept | "
               "mask IoU | ‖Δw‖ |\n|---|---|---|---|---|---|---|---|")
         for r in rows:
@@ -257,7 +269,7 @@ def main(argv: list[str] | None = None) -> None:
     if "beta" in a.only:
         print("\n| β | channels changed | success | colour | shape kept | background kept | mask IoU |\n"
               "|---|---|---|---|---|---|---|")
-        for r in beta_sweep(G, a.n, a.fs3_samples):
+        for r in beta_sweep(G, a.n, table):
             print(f"| {r['beta']} | {r['channels']:.0f} | {r['success']:.0%} | {r['colour']:.0%} | {r['shape_kept']:.0%} "
                   f"| {r['background_kept']:.0%} | {r['iou']:.2f} |", flush=True)
     if "nada" in a.only:

@@ -108,16 +108,20 @@ class NadaResult:
 
 def nada(generator: Generator, source: str, target: str, model: ClipModel, *, steps: int = 300, batch: int = 2,
          k: int | None = None, lr: float = 0.002, mixing: float = 0.9, select_batch: int = 8, select_iters: int = 1,
-         seed: int = 0, minutes: float | None = None, state: str | os.PathLike | None = None, resume: bool = False,
-         progress: bool | None = None) -> NadaResult:
+         augment: str = "none", n_augs: int = 1, seed: int = 0, minutes: float | None = None,
+         state: str | os.PathLike | None = None, resume: bool = False, progress: bool | None = None) -> NadaResult:
     """Adapt a copy of ``generator`` from ``source`` to ``target`` (see module docstring). ``k``: W+ vectors whose
-    convolutions train each step (default: all; NADA's FFHQ setting is 18 of 18). ``generator`` is not modified."""
+    convolutions train each step (default: all; NADA's FFHQ setting is 18 of 18). ``augment``/``n_augs``: CLIP views
+    (``"none"`` as NADA, ``"cutouts"`` or ``"clipdraw"``); the trained and the frozen image of a latent get the
+    *same* random view, so the direction compares like with like. ``generator`` is not modified."""
     from clipedit.training.loop import LoopConfig, TrainState, train_loop
 
     if not source.strip() or not target.strip():
         raise ValueError("source and target texts must not be empty")
     if source.strip() == target.strip():
         raise ValueError(f"source and target are the same text ({source!r}): there is no direction to follow")
+    if augment not in ("none", "cutouts", "clipdraw"):
+        raise ValueError(f"augment must be none, cutouts or clipdraw (geometric views shared by both images), got {augment!r}")
     k = generator.n_latent if k is None else k
     if not 1 <= k <= generator.n_latent:
         raise ValueError(f"k must be in [1, {generator.n_latent}] (the generator's W+ vectors), got {k}")
@@ -133,6 +137,9 @@ def nada(generator: Generator, source: str, target: str, model: ClipModel, *, st
     t_target = text_embedding(model, target)
     counts: dict[int, int] = {}
     rng = random.Random(seed)
+    from clipedit.guidance.augment import make_augment
+
+    aug = make_augment(augment, model.input_resolution) if augment != "none" else None
 
     def step(st: TrainState) -> dict[str, float]:
         g = st.generators["data"]
@@ -148,8 +155,13 @@ def nada(generator: Generator, source: str, target: str, model: ClipModel, *, st
             p.requires_grad_(id(p) in active)
         w = sample_wplus(frozen, batch, mixing, g, rng)
         with torch.no_grad():
-            e_frozen = _embed(model, to_unit(frozen.synthesis(w)))
-        e_train = _embed(model, to_unit(trained.synthesis(w)))
+            x_frozen = to_unit(frozen.synthesis(w))
+        x_train = to_unit(trained.synthesis(w))
+        if aug is not None:  # one random view per latent and view index, shared by the two images (6 channels)
+            both = aug(torch.cat([x_train, x_frozen], 1), n_augs)
+            x_train, x_frozen = both[:, :3], both[:, 3:]
+        e_frozen = _embed(model, x_frozen).detach()
+        e_train = _embed(model, x_train)
         loss = directional_loss(e_train, e_frozen, dt)
         opt.zero_grad(set_to_none=True)
         st.backward(loss)
