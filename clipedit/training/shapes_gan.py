@@ -3,11 +3,12 @@
 A small StyleGAN2 (the same :class:`~clipedit.styleclip.stylegan2.Generator` that loads FFHQ checkpoints, at
 32x32 with narrow layers) against a small residual discriminator with minibatch-stddev, non-saturating
 logistic loss, lazy R1 (γ = 1, every 16 steps), DiffAugment-style translation, style mixing (p = 0.9) and an
-EMA of the generator — the
-StyleGAN2 recipe scaled down so it trains on a 2-core CPU in well under an hour. Images come from
-:func:`clipedit.data.shapes.sample_batch` (every colour/shape pair, three backgrounds), rendered on the fly.
+EMA of the generator — the StyleGAN2 recipe scaled down to a 2-core CPU — plus a projected discriminator on the
+frozen offline guide (:class:`ProjectedDiscriminator`), without which the shapes collapsed to round blobs. Images
+come from :func:`clipedit.data.shapes.sample_batch` (every colour/shape pair, three backgrounds), rendered on the fly.
 
-    python -m clipedit.training.shapes_gan --minutes 35     # writes clipedit/assets/shapes_stylegan2.pt
+    python -m clipedit.training.shapes_gan --minutes 40 --projected 0 --state /tmp/g0    # the first demo generator
+    python -m clipedit.training.shapes_gan --init clipedit/assets/shapes_stylegan2.pt --minutes 110 --state /tmp/g1
 
 The checkpoint is in rosinality's format (``{"g_ema": state_dict, "latent_avg": w_avg, ...}``) plus the
 architecture under ``"config"``, so :func:`clipedit.styleclip.load_generator` reads it like FFHQ's.
