@@ -330,11 +330,7 @@ def _cmd_draw(a: argparse.Namespace) -> int:
 
 def _check_edit(a: argparse.Namespace) -> None:
     _check_common(a, a.prompt)
-    from clipedit.weights import WEIGHTS
-
-    # A generator is a row of the weights table or a file; a latent is always a file.
-    if a.generator and a.generator not in WEIGHTS and not Path(a.generator).expanduser().is_file():
-        raise UsageError(f"--generator file not found: {a.generator} (names: `clipedit models`)")
+    _check_generator(a)  # a generator is a row of the weights table or a file; a latent is always a file
     if a.latent and not Path(a.latent).expanduser().is_file():
         raise UsageError(f"--latent file not found: {a.latent}")
     _check_edit_method(a)

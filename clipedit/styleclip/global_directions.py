@@ -93,7 +93,8 @@ def fingerprint(G: Generator) -> str:
     return h.hexdigest()[:16]
 
 
-def _embed(model: ClipModel, images: torch.Tensor) -> torch.Tensor:
+def clip_embed(model: ClipModel, images: torch.Tensor) -> torch.Tensor:
+    """Unit CLIP image embeddings ``(B, D)`` (float32) of images ``(B, 3, H, W)`` in ``[0, 1]``."""
     return F.normalize(model.encode_image(preprocess(images.to(model.device), model)).float(), dim=-1)
 
 
@@ -130,7 +131,7 @@ def channel_directions(G: Generator, model: ClipModel, n_samples: int = 200, k: 
             lo = 2 * j * n_samples
             batch_styles[li][lo:lo + n_samples, c] += delta
             batch_styles[li][lo + n_samples:lo + 2 * n_samples, c] -= delta
-        emb = _embed(model, to_unit(G.synthesis(None, styles=batch_styles))).view(m, 2, n_samples, -1)
+        emb = clip_embed(model, to_unit(G.synthesis(None, styles=batch_styles))).view(m, 2, n_samples, -1)
         diff = F.normalize(emb[:, 0] - emb[:, 1], dim=-1)  # (m, n, D)
         rows.append(F.normalize(diff.mean(1), dim=-1))
     bar.close()

@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from clipedit.guidance.guide import preprocess
 from clipedit.models.openai_clip import ClipModel
+from clipedit.styleclip.global_directions import clip_embed
 from clipedit.styleclip.stylegan2 import Generator, to_unit
 
 
@@ -47,10 +47,6 @@ def layer_modules(G: Generator, indices: Sequence[int]) -> list[nn.Module]:
         elif j - 1 < len(G.convs):
             out.append(G.convs[j - 1])
     return out
-
-
-def _embed(model: ClipModel, images: torch.Tensor) -> torch.Tensor:
-    return F.normalize(model.encode_image(preprocess(images, model)).float(), dim=-1)
 
 
 def text_embedding(model: ClipModel, text: str) -> torch.Tensor:
@@ -87,7 +83,7 @@ def select_layers(G: Generator, model: ClipModel, target: torch.Tensor, k: int, 
     x = w0.clone().requires_grad_(True)
     opt = torch.optim.Adam([x], lr=lr)
     for _ in range(iters):
-        e = _embed(model, to_unit(G.synthesis(x)))
+        e = clip_embed(model, to_unit(G.synthesis(x)))
         loss = (1 - e @ target.to(e)).mean()
         (x.grad,) = torch.autograd.grad(loss, [x])  # the latents' gradient only, not the generator's
         opt.step()
@@ -160,8 +156,8 @@ def nada(generator: Generator, source: str, target: str, model: ClipModel, *, st
         if aug is not None:  # one random view per latent and view index, shared by the two images (6 channels)
             both = aug(torch.cat([x_train, x_frozen], 1), n_augs)
             x_train, x_frozen = both[:, :3], both[:, 3:]
-        e_frozen = _embed(model, x_frozen).detach()
-        e_train = _embed(model, x_train)
+        e_frozen = clip_embed(model, x_frozen).detach()
+        e_train = clip_embed(model, x_train)
         loss = directional_loss(e_train, e_frozen, dt)
         opt.zero_grad(set_to_none=True)
         st.backward(loss)
