@@ -56,7 +56,8 @@ def test_cli_edit_and_invert_offline(tmp_path):
 
 def test_demo_mapper_edits_held_out_latents(G):
     """The latent mapper on the demo generator, judged: trained for "a blue circle" (60 steps, batch 8, two seeds),
-    then applied to 16 held-out latents each. A rate over 32 edits, far below the measured one (MEASURED)."""
+    then applied to 16 held-out latents each. A rate over 32 edits, far below the measured one: 15-16 of 16 blue for
+    each of training seeds 0-3 (one thread)."""
     from clipedit.guidance import CLIPGuide
     from clipedit.models.registry import load_clip
     from clipedit.styleclip.mapper import train_mapper
