@@ -102,7 +102,7 @@ def test_mapper_starts_at_identity_and_round_trips(tmp_path):
         load_mapper(tmp_path / "missing.pt")
 
 
-def test_mapper_training_moves_the_clip_loss(G, clip):
+def test_mapper_training_changes_the_mapper_not_the_generator(G, clip):
     from clipedit.guidance import CLIPGuide
 
     guide = CLIPGuide("a red circle", models=clip, augment="none", n_augs=1)

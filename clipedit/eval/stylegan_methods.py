@@ -177,13 +177,14 @@ def beta_sweep(G, n: int, table, betas=(0.05, 0.1, 0.15, 0.2, 0.25, 0.3)) -> lis
     from clipedit.styleclip.global_directions import global_edit, text_direction
 
     clip = load_clip(GUIDE, device="cpu")
+    sets = []  # starts, images and text directions once, not once per β
+    for prompt, colour, shape in EDITS:
+        starts = pick(G, colour, shape, n)
+        sets.append((colour, shape, starts, render(G, torch.cat(starts)), text_direction(clip, prompt, f"a {shape}")))
     rows = []
     for beta in betas:
         judged, chans = [], []
-        for prompt, colour, shape in EDITS:
-            starts = pick(G, colour, shape, n)
-            before = render(G, torch.cat(starts))
-            dt = text_direction(clip, prompt, f"a {shape}")
+        for colour, shape, starts, before, dt in sets:
             edits = [global_edit(G, x, table, dt, beta=beta) for x in starts]
             chans.append(edits[0].n_channels)
             judged.append(judge_edits(before, torch.cat([e.image for e in edits]), colour, shape))
