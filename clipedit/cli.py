@@ -84,6 +84,14 @@ def positive(text: str) -> float:
     return v
 
 
+def fraction_below_one(text: str) -> float:
+    """A float in [0, 1) (argparse type)."""
+    v = finite_float(text)
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {v:g}")
+    return v
+
+
 def common_options(p: argparse.ArgumentParser, steps: int, out: str) -> None:
     """The options every subcommand shares."""
     p.add_argument("--out", type=Path, default=Path(out), help=f"output path (default {out})")
@@ -538,7 +546,7 @@ def _check_generate(a: argparse.Namespace) -> None:
     _check_common(a, a.prompt)
     from clipedit.masked.generate import check_generate_args
 
-    check_generate_args([a.prompt], a.steps, a.guidance, a.n, a.temperature, a.model)
+    check_generate_args([a.prompt], a.steps, a.guidance, a.n, a.temperature, a.model, a.plausibility)
 
 
 def _cmd_generate(a: argparse.Namespace) -> int:
@@ -548,7 +556,7 @@ def _cmd_generate(a: argparse.Namespace) -> int:
     from clipedit.masked.generate import generate
 
     res = generate(a.prompt, model=a.model, n=a.n, steps=a.steps, guidance=a.guidance, temperature=a.temperature,
-                   negative=a.negative, seed=a.seed, device=a.device, progress=_bar(a))
+                   plausibility=a.plausibility, negative=a.negative, seed=a.seed, device=a.device, progress=_bar(a))
     out = a.out.with_suffix(a.out.suffix or ".png")
     images = _upscale(res.images, a.scale)
     written = []
@@ -872,6 +880,9 @@ def build_parser() -> argparse.ArgumentParser:
     gn.add_argument("--n", type=positive_int, default=1, help="images to generate (default 1)")
     gn.add_argument("--guidance", type=finite_float, default=3.0, help="classifier-free guidance scale (default 3)")
     gn.add_argument("--temperature", type=positive, default=1.0, help="token sampling temperature (default 1)")
+    gn.add_argument("--plausibility", type=fraction_below_one, default=0.1,
+                    help="with guidance, sample only codes at least this fraction as likely as the prompt's top code "
+                         "(default 0.1; 0: plain classifier-free guidance)")
     gn.add_argument("--negative", default=None, help="prompt of the unconditional branch (default: empty)")
     gn.add_argument("--scale", type=positive_int, default=None,
                     help="save images enlarged this many times, nearest neighbour (default: to at least 128 px)")

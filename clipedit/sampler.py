@@ -6,7 +6,8 @@ sampled at each masked position (softmax at ``temperature``); each gets a confid
 noise scaled by ``randomness`` that anneals linearly to 0); the most confident are committed and stay fixed, and the
 rest are masked again so that the masked fraction follows the cosine schedule ``cos(π/2 · t/T)``. After the last step
 no token is masked. Classifier-free guidance mixes a conditional and an unconditional pass:
-``cond + scale · (cond − uncond)`` (scale 0 is the conditional model alone, and skips the second pass).
+``cond + scale · (cond − uncond)`` (scale 0 is the conditional model alone, and skips the second pass), over the
+tokens the conditional model finds plausible (:func:`restrict_plausible`).
 
 The model is any ``logits_fn(tokens (B, H, W) long, conditional: bool) -> (B, K, H, W)`` float logits over the
 ``K`` codebook entries, so the same sampler serves every masked transformer.
@@ -49,6 +50,33 @@ def masked_counts(n_tokens: int, steps: int) -> list[int]:
     return counts
 
 
+#: Guidance re-ranks only the tokens whose conditional probability is at least this fraction of the most likely
+#: token's (measured on the offline model, README: without it guidance turned background cells into the other
+#: backgrounds' codes, 43 % both right at scale 3; with 0.1, 62 % at scale 5).
+DEFAULT_PLAUSIBILITY = 0.1
+
+
+def restrict_plausible(guided: torch.Tensor, cond: torch.Tensor, alpha: float) -> torch.Tensor:
+    """``guided`` logits ``(B, K, ...)`` with every code whose *conditional* probability is below ``alpha`` times
+    that of the conditional model's most likely code set to ``-inf`` (``alpha = 0``: unchanged).
+
+    Classifier-free guidance amplifies ``cond − uncond`` for every code, including codes both branches find
+    near-impossible: a code at ``log p = −8`` under the prompt and ``−12`` without it gains ``4·s`` and can win at
+    ``s = 3``. Keeping only the conditionally plausible codes is the adaptive plausibility constraint of
+    contrastive decoding (Li et al. 2023), applied per position.
+
+    >>> cond = torch.tensor([[2.0, 0.0, -8.0]]).T[None]    # (1, K=3, 1)
+    >>> uncond = torch.tensor([[2.0, 0.0, -12.0]]).T[None]
+    >>> g = guided_logits(cond, uncond, 3.0)
+    >>> int(g.argmax(1)), int(restrict_plausible(g, cond, 0.1).argmax(1))
+    (2, 0)
+    """
+    if alpha <= 0:
+        return guided
+    lp = torch.log_softmax(cond.float(), 1)
+    return guided.masked_fill(lp < lp.amax(1, keepdim=True) + math.log(alpha), float("-inf"))
+
+
 def guided_logits(cond: torch.Tensor, uncond: torch.Tensor | None, scale: float) -> torch.Tensor:
     """``cond + scale · (cond − uncond)``; ``scale == 0`` returns ``cond`` itself (no unconditional pass needed)."""
     if scale == 0 or uncond is None:
@@ -59,7 +87,8 @@ def guided_logits(cond: torch.Tensor, uncond: torch.Tensor | None, scale: float)
 @torch.no_grad()
 def masked_sample(logits_fn: LogitsFn, shape: tuple[int, int, int], mask_id: int, steps: int = 12,
                   guidance: float = 0.0, temperature: float = 1.0, randomness: float = 4.5,
-                  generator: torch.Generator | None = None, device: str | torch.device = "cpu",
+                  plausibility: float = DEFAULT_PLAUSIBILITY, generator: torch.Generator | None = None,
+                  device: str | torch.device = "cpu",
                   callback: StepCallback | None = None) -> torch.Tensor:
     """Decode a ``shape = (B, H, W)`` grid of tokens from all-masked in ``steps`` steps.
 
@@ -68,6 +97,8 @@ def masked_sample(logits_fn: LogitsFn, shape: tuple[int, int, int], mask_id: int
         mask_id: the mask token's id (not one of the ``K`` codebook entries a sample can take).
         steps: decoding steps, 1 … H·W.
         guidance: classifier-free guidance scale (0: conditional only).
+        plausibility: with guidance, only codes whose conditional probability is at least this fraction of the top
+            code's can be sampled (:func:`restrict_plausible`; 0 turns it off). Unused when ``guidance`` is 0.
         temperature: softmax temperature for sampling tokens (> 0).
         randomness: scale of the Gumbel noise added to the confidences, annealed linearly to 0 by the last step.
         generator: for reproducible samples (on ``device``).
@@ -77,6 +108,8 @@ def masked_sample(logits_fn: LogitsFn, shape: tuple[int, int, int], mask_id: int
     """
     if not math.isfinite(guidance) or not math.isfinite(temperature) or temperature <= 0:
         raise ValueError(f"guidance must be finite and temperature > 0, got {guidance}, {temperature}")
+    if not 0 <= plausibility < 1:
+        raise ValueError(f"plausibility must be in [0, 1), got {plausibility}")
     b, h, w = shape
     n = h * w
     counts = masked_counts(n, steps)
@@ -86,7 +119,10 @@ def masked_sample(logits_fn: LogitsFn, shape: tuple[int, int, int], mask_id: int
         grid = tokens.view(b, h, w)
         cond = logits_fn(grid, True)
         uncond = logits_fn(grid, False) if guidance != 0 else None
-        logits = guided_logits(cond, uncond, guidance).float().flatten(2).transpose(1, 2)  # (B, N, K)
+        logits = guided_logits(cond, uncond, guidance)
+        if uncond is not None:
+            logits = restrict_plausible(logits, cond, plausibility)
+        logits = logits.float().flatten(2).transpose(1, 2)  # (B, N, K)
         probs = torch.softmax(logits / temperature, -1)
         sampled = torch.multinomial(probs.view(-1, probs.shape[-1]), 1, generator=generator).view(b, n)
         confidence = probs.gather(-1, sampled[..., None])[..., 0].log()

@@ -66,6 +66,7 @@ def one_line_exit_2(rc, err, seconds, *words):
     (["generate", "a blue star", "--guidance", "nan"], ["--guidance", "finite"]),
     (["generate", "a blue star", "--n", "0"], ["--n", "at least 1"]),
     (["generate", "a blue star", "--temperature", "0"], ["--temperature", "> 0"]),
+    (["generate", "a blue star", "--plausibility", "1"], ["--plausibility", "[0, 1)"]),
     (["generate", "a blue star", "--model", "no/such-model"], ["unknown model", "clipedit/shapes-muse"]),
     (["generate", "a blue star", "--out", "."], ["is a folder"]),
     (["vqgan", "  "], ["empty"]),

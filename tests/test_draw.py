@@ -436,3 +436,19 @@ def test_slot_coverage_splits_exact_ties_like_amax():
     ((rr + 0.5 - d).clamp(0, 1) * g).sum().backward()
     assert torch.allclose(one[1], a.grad[0], atol=1e-9) and torch.allclose(one[2], b.grad[0], atol=1e-9)
     assert torch.allclose(one[3], rr.grad, atol=1e-9)
+
+
+@pytest.mark.parametrize("chunk", [1 << 20, 8])  # one pass, and one tile per pass
+def test_compositing_backward_matches_finite_differences_with_opaque_layers(chunk, monkeypatch):
+    from clipedit.draw.raster import OverComposite
+
+    monkeypatch.setattr(OverComposite, "CHUNK", chunk)
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(3, 5, 4, dtype=torch.float64, generator=g)  # coverage
+    a[0, 2] = 1.0  # an opaque layer in the middle of a stack, and a column opaque at every depth
+    a[1, :, 0] = 1.0
+    rgba = torch.rand(3, 5, 4, dtype=torch.float64, generator=g)
+    rgba[2, 1, 3] = 1.0  # an opaque colour over full coverage
+    a[2, 1] = 1.0
+    bg = torch.rand(3, 3, 4, dtype=torch.float64, generator=g)
+    assert torch.autograd.gradcheck(OverComposite.apply, (a.requires_grad_(), rgba.requires_grad_(), bg.requires_grad_()))

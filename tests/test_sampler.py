@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from clipedit.sampler import guided_logits, masked_counts, masked_sample
+from clipedit.sampler import guided_logits, masked_counts, masked_sample, restrict_plausible
 
 K, MASK = 12, 12
 
@@ -86,3 +86,33 @@ def test_low_temperature_follows_a_confident_model():
         return torch.nn.functional.one_hot(target, K).permute(2, 0, 1).float()[None].expand(tokens.shape[0], -1, -1, -1) * 20
     out = masked_sample(sure, (2, 4, 4), MASK, steps=4, temperature=0.5, generator=torch.Generator().manual_seed(0))
     assert torch.equal(out, target.expand(2, -1, -1))
+
+
+def test_plausibility_keeps_exactly_the_conditionally_likely_codes():
+    cond, uncond = torch.randn(3, K, 4, 4) * 3, torch.randn(3, K, 4, 4) * 3
+    guided = guided_logits(cond, uncond, 4.0)
+    p = torch.softmax(cond, 1)
+    for alpha in (0.05, 0.3):
+        out = restrict_plausible(guided, cond, alpha)
+        kept = p >= alpha * p.amax(1, keepdim=True)
+        assert torch.equal(torch.isfinite(out), kept)  # the rule, position by position
+        assert torch.equal(out[kept], guided[kept])  # kept codes keep their guided logit exactly
+        assert bool(kept.any(1).all())  # the conditional's top code always survives
+    assert restrict_plausible(guided, cond, 0.0) is guided
+
+
+def test_sampled_codes_are_plausible_under_the_conditional_model():
+    # the conditional model allows only codes 0-2 at every position; the unconditional one dislikes code 11 even
+    # more, so plain guidance picks 11 everywhere, while the restricted sampler never leaves 0-2
+    def model(tokens, conditional):
+        base = torch.full((tokens.shape[0], K, 4, 4), -10.0)
+        base[:, :3] = 2.0
+        if not conditional:
+            base[:, 11] = -30.0
+        return base
+    g = torch.Generator().manual_seed(0)
+    plain = masked_sample(model, (2, 4, 4), MASK, steps=4, guidance=3.0, plausibility=0.0, generator=g)
+    kept = masked_sample(model, (2, 4, 4), MASK, steps=4, guidance=3.0, plausibility=0.1, generator=g)
+    assert bool((plain == 11).all()) and bool((kept < 3).all())
+    with pytest.raises(ValueError):
+        masked_sample(model, (1, 4, 4), MASK, guidance=3.0, plausibility=1.5)

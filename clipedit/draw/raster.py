@@ -242,26 +242,33 @@ class SlotStrokeCoverage(torch.autograd.Function):
         g = torch.where((dmin - r).abs_() < 0.5, grad, 0.0)  # the ramp
         gr = g.sum(1, keepdim=True)
 
-        def parts(i: int, sl: slice):
-            t, d = kept[i] if kept else _stroke_t_d(origin[sl], offsets, a[sl], b[sl])
-            return t, d, d == dmin[slot[sl]]  # the nearest piece(s) of the slot at each pixel
+        chunks = [slice(s, s + chunk) for s in range(0, len(slot), chunk)]
 
-        # Exact ties (two pieces equally near one pixel) split the gradient, as amax does. They are rare: count the
-        # nearest pieces first (a sum, cheap) and scatter the per-pixel counts only when some pixel has two.
-        hits = sum(int(parts(i, slice(s, s + chunk))[2].sum()) for i, s in enumerate(range(0, len(slot), chunk)))
+        # The slot's nearest distance and gradient are gathered together, once per chunk (the (pairs, pixels) gathers
+        # are the backward's largest cost), and w is made in the same pass that counts the nearest pieces.
+        dg = torch.stack([dmin, g], -1)
+
+        def pass_(i: int, sl: slice):
+            t, d = kept[i] if kept else _stroke_t_d(origin[sl], offsets, a[sl], b[sl])
+            near = dg[slot[sl]]  # (k, M, 2)
+            hit = d == near[..., 0]  # the nearest piece(s) of the slot at each pixel
+            return t, torch.where(hit, near[..., 1], 0.0).div_(d), hit
+
+        ws = [pass_(i, sl) for i, sl in enumerate(chunks)] if kept else None
+        hits = sum(int((ws[i] if kept else pass_(i, sl))[2].sum()) for i, sl in enumerate(chunks))
+        # Exact ties (two pieces equally near one pixel) split the gradient, as amax does. They are rare: the count
+        # above is a sum; the per-pixel counts are scattered, and w made again, only when some pixel has two.
         if hits > g.numel():
             ties = torch.zeros_like(g)
-            for i, s in enumerate(range(0, len(slot), chunk)):
-                sl = slice(s, s + chunk)
-                ties.index_add_(0, slot[sl], parts(i, sl)[2].to(g.dtype))
+            for i, sl in enumerate(chunks):
+                ties.index_add_(0, slot[sl], (ws[i] if kept else pass_(i, sl))[2].to(g.dtype))
             g = g.div_(ties.clamp_(min=1))
+            dg, ws = torch.stack([dmin, g], -1), None
         ones = offsets.new_ones(offsets.shape[0], 1)
         basis = torch.cat([ones, offsets], 1)  # (M, 3): Σ w q = Σ w (d0 + offset) - ab Σ w t
         ga, gb = torch.empty_like(a), torch.empty_like(b)
-        for i, s in enumerate(range(0, len(slot), chunk)):
-            sl = slice(s, s + chunk)
-            t, d, hit = parts(i, sl)
-            w = torch.where(hit, g[slot[sl]], 0.0).div_(d)
+        for i, sl in enumerate(chunks):
+            t, w, _ = ws[i] if ws is not None else pass_(i, sl)
             wt = w * t
             sw, swt = (w @ basis), (wt @ basis)  # (k, 3) each: [Σ, Σ·offset_x, Σ·offset_y]
             swtt = (wt * t).sum(1, keepdim=True)
@@ -273,20 +280,86 @@ class SlotStrokeCoverage(torch.autograd.Function):
         return None, None, ga, gb, None, gr, None, None
 
 
-def _over(alpha: torch.Tensor, rgb: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
-    """Layers ``alpha`` ``(n, D, P)`` with colours ``rgb`` ``(n, D, 3)`` (layer 0 at the bottom; padding layers have
-    alpha 0) over backgrounds ``bg`` ``(n, 3, P)``: ``(n, 3, P)``."""
-    through = torch.flip(torch.cumprod(torch.flip(1 - alpha, [1]), 1), [1])  # Π_{j>=i}(1 - a_j)
-    after = torch.cat([through[:, 1:], through.new_ones(alpha.shape[0], 1, alpha.shape[2])], 1)
-    seen = alpha * after  # each layer's share of the final colour
-    # A plain sum over layers, not a matrix product: padding layers then add exact zeros, so the result does not
-    # depend on how deep a tile's group is padded (a batched matmul may block the sum differently per depth).
-    return torch.stack([(seen * rgb[:, :, c:c + 1]).sum(1) for c in range(3)], 1) + bg * through[:, :1]
+def _over(cov: torch.Tensor, rgba: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
+    """Layers of coverage ``cov`` ``(n, D, P)`` with colours and opacities ``rgba`` ``(n, D, 4)`` (layer 0 at the
+    bottom; padding layers have opacity 0) over backgrounds ``bg`` ``(n, 3, P)``: ``(n, 3, P)``, differentiable
+    (:class:`OverComposite`). A layer's alpha is its coverage times its opacity."""
+    return OverComposite.apply(cov, rgba, bg)
 
 
-def _composite(slot_tile: torch.Tensor, depth: torch.Tensor, counts: torch.Tensor, alpha: torch.Tensor,
-               rgb: torch.Tensor, bg_tiles: torch.Tensor) -> torch.Tensor:
-    """Composite each tile's slots (``alpha`` ``(K, P)`` and ``rgb`` ``(K, 3)`` at ``depth`` in tile ``slot_tile``,
+class OverComposite(torch.autograd.Function):
+    """Layer-over-layer compositing with a hand-written backward that keeps only its inputs.
+
+    Autograd through the cumulative product would keep about six ``(n, D, P)`` intermediates per depth bucket
+    alive until the backward (on a 512 px canvas with 1,024 paths, most of the renderer's memory). The backward
+    recomputes ``a_k = cov_k · opacity_k`` and ``after_k = Π_{j>k}(1 - a_j)`` and uses ``∂out/∂a_k = (rgb_k - B_k) ·
+    after_k``, ``∂out/∂rgb_k = a_k · after_k`` and ``∂out/∂bg = Π_j (1 - a_j)``, where ``B_k`` is the colour of
+    everything below layer ``k`` (built up one layer at a time: a division by ``1 - a_k`` would fail on opaque
+    layers). Inputs: ``cov`` ``(n, D, P)``, ``rgba`` ``(n, D, 4)``, ``bg`` ``(n, 3, P)``.
+    """
+
+    CHUNK = 1 << 20  # (tile, layer, pixel) elements per pass: bounds the temporaries of deep, many-tile buckets
+
+    @staticmethod
+    def _parts(cov: torch.Tensor, rgba: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``alpha`` and ``after`` ``(n, D, P)`` and ``through_0`` ``(n, 1, P)`` (the background's share)."""
+        alpha = cov * rgba[:, :, 3:]
+        after = torch.flip(alpha, [1]).neg_().add_(1).cumprod_(1)  # Π_{j>=i}(1 - a_j), top layer first
+        through0 = after[:, -1:].clone()
+        after = torch.cat([after.new_ones(alpha.shape[0], 1, alpha.shape[2]), after[:, :-1]], 1).flip(1)
+        return alpha, after, through0
+
+    @staticmethod
+    def forward(ctx, cov, rgba, bg):
+        n, D, P = cov.shape
+        out = cov.new_empty(n, 3, P)
+        step = max(1, OverComposite.CHUNK // (D * P))
+        for s in range(0, n, step):
+            sl = slice(s, s + step)
+            alpha, after, through0 = OverComposite._parts(cov[sl], rgba[sl])
+            seen = after.mul_(alpha)  # each layer's share of the final colour
+            # A plain sum over layers, not a matrix product: padding layers then add exact zeros, so the result
+            # does not depend on how deep a tile's group is padded (a batched matmul may block the sum differently).
+            for c in range(3):
+                out[sl, c] = (seen * rgba[sl, :, c:c + 1]).sum(1)
+            out[sl] += bg[sl] * through0
+        ctx.save_for_backward(cov, rgba, bg)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        cov, rgba, bg = ctx.saved_tensors
+        n, D, P = cov.shape
+        need_cov, need_rgba, need_bg = ctx.needs_input_grad[:3]
+        g_cov = torch.empty_like(cov) if need_cov else None
+        g_rgba = torch.empty_like(rgba) if need_rgba else None
+        g_bg = torch.empty_like(grad) if need_bg else None
+        step = max(1, OverComposite.CHUNK // (D * P))
+        for s in range(0, n, step):
+            sl = slice(s, s + step)
+            alpha, after, through0 = OverComposite._parts(cov[sl], rgba[sl])
+            g = grad[sl]
+            if need_bg:
+                g_bg[sl] = g * through0
+            if not (need_cov or need_rgba):
+                continue
+            g_alpha = torch.empty_like(alpha)
+            below = bg[sl].clone()  # B_0: the background
+            for k in range(D):
+                diff = rgba[sl, k, :3, None] - below  # (n, 3, P)
+                g_alpha[:, k] = (diff * g).sum(1) * after[:, k]
+                below.addcmul_(alpha[:, k:k + 1], diff)  # B_{k+1} = B_k + a_k (rgb_k - B_k)
+            if need_rgba:
+                g_rgba[sl, :, :3] = torch.einsum("ndp,ncp->ndc", after.mul_(alpha), g)
+                g_rgba[sl, :, 3:] = (g_alpha * cov[sl]).sum(2, keepdim=True)
+            if need_cov:
+                g_cov[sl] = g_alpha.mul_(rgba[sl, :, 3:])
+        return g_cov, g_rgba, g_bg
+
+
+def _composite(slot_tile: torch.Tensor, depth: torch.Tensor, counts: torch.Tensor, cov: torch.Tensor,
+               rgba: torch.Tensor, bg_tiles: torch.Tensor) -> torch.Tensor:
+    """Composite each tile's slots (coverage ``cov`` ``(K, P)``, ``rgba`` ``(K, 4)`` at ``depth`` in tile ``slot_tile``,
     ``counts`` slots per tile) over ``bg_tiles`` ``(tiles, 3, P)``. Tiles are grouped by depth into powers of two,
     so the padded ``(tiles, D, P)`` layers cost at most twice the slots instead of every tile padded to the deepest
     one (a few deep tiles set the memory of a whole 512 px canvas otherwise). Returns ``(tiles, 3, P)``."""
@@ -302,8 +375,8 @@ def _composite(slot_tile: torch.Tensor, depth: torch.Tensor, counts: torch.Tenso
         sel = torch.nonzero(pos[slot_tile] >= 0)[:, 0]
         D = int(counts[tiles_b].max())
         at = (pos[slot_tile[sel]], depth[sel])
-        a_b = alpha.new_zeros(len(tiles_b), D, P).index_put(at, alpha[sel])
-        c_b = rgb.new_zeros(len(tiles_b), D, 3).index_put(at, rgb[sel])
+        a_b = cov.new_zeros(len(tiles_b), D, P).index_put(at, cov[sel])
+        c_b = rgba.new_zeros(len(tiles_b), D, 4).index_put(at, rgba[sel])
         parts.append(_over(a_b, c_b, bg_tiles[tiles_b]).reshape(len(tiles_b), -1))
         rows.append(tiles_b)
     order = torch.cat(rows)
@@ -327,7 +400,7 @@ class TorchRenderer:
     name = "torch"
     KEEP = 1 << 22  # (pair, pixel) elements up to which the coverage kernel keeps t and d (2 × 16 MiB) for backward
 
-    def __init__(self, samples: int | None = None, tile: int = 8, max_pairs: int = 1 << 16, tolerance: float = 0.1,
+    def __init__(self, samples: int | None = None, tile: int = 8, max_pairs: int = 1 << 14, tolerance: float = 0.1,
                  max_pieces: int = 64, cull: bool = True) -> None:
         if (samples is not None and samples < 1) or tile < 1 or max_pieces < 1:
             raise ValueError("samples, tile and max_pieces must be >= 1")
@@ -439,16 +512,24 @@ class TorchRenderer:
             P = len(scene.paths)
             paths, tiles, cov = parts[0] if len(parts) == 1 else (torch.cat(c) for c in zip(*parts))  # no copy of one
             keys, inv = torch.unique(tiles * P + paths, return_inverse=True)  # sorted: tile-major, then draw order
-            slot_cov = cov.new_zeros(len(keys), T * T).scatter_reduce(
-                0, inv[:, None].expand(-1, T * T), cov, reduce="amax", include_self=True)
-            seen = torch.nonzero(slot_cov.detach().amax(1) > 0)[:, 0]  # a slot covering nothing changes nothing
-            keys, slot_cov = keys[seen], slot_cov[seen]
+            seen = cov.detach().amax(1) > 0  # a slot covering nothing changes nothing
+            if len(keys) == len(inv):
+                # Every (path, tile) slot came once (a path is stroked or filled, and a stroke's fully covered slots
+                # are not evaluated): a gather in key order, one copy of the coverage and nothing saved but indices.
+                order = torch.empty_like(inv).scatter_(0, inv, torch.arange(len(inv), device=dev))
+                order = order[seen[order]]
+                keys, slot_cov = tiles[order] * P + paths[order], cov.index_select(0, order)
+            else:
+                slot_cov = cov.new_zeros(len(keys), T * T).scatter_reduce(
+                    0, inv[:, None].expand(-1, T * T), cov, reduce="amax", include_self=True)
+                live = torch.nonzero(slot_cov.detach().amax(1) > 0)[:, 0]
+                keys, slot_cov = keys[live], slot_cov[live]
+            del parts, cov  # the per-part coverage is not needed again: free it before compositing
             slot_tile, slot_path = keys // P, keys % P
             colors = torch.stack([p.color for p in scene.paths]).to(dtype).clamp(0, 1)
             counts = torch.bincount(slot_tile, minlength=nx * ny)
             depth = torch.arange(len(keys), device=dev) - (torch.cumsum(counts, 0) - counts)[slot_tile]
-            out = _composite(slot_tile, depth, counts, slot_cov * colors[slot_path, 3:4], colors[slot_path, :3],
-                             bg_tiles)
+            out = _composite(slot_tile, depth, counts, slot_cov, colors[slot_path], bg_tiles)
         else:
             out = bg_tiles
         img = out.reshape(ny, nx, 3, T, T).permute(2, 0, 3, 1, 4).reshape(3, ny * T, nx * T)

@@ -3,7 +3,8 @@
 ``python -m clipedit.eval.generated`` prints the README's tables for ``clipedit/shapes-muse``:
 
 1. generation: for the 20 evaluation prompts (all 6 held-out colour–shape pairs among them) × 4 seeds, the judge's
-   colour / shape / both accuracy, seen and held-out pairs reported apart, at guidance 0, 1, 3 and 5;
+   colour / shape / both accuracy, seen and held-out pairs reported apart, at guidance 0, 1, 3, 5 and 8, plain and
+   restricted to plausible codes (:func:`clipedit.sampler.restrict_plausible`);
 2. diversity: for prompts that fix neither position, size nor background, the spread over 16 seeds of the object's
    centre and area and how many backgrounds appear, beside the same statistics of the training renders;
 3. VQGAN+CLIP: 20 prompts × 2 seeds through the VQ decoder's latents, against
@@ -19,8 +20,9 @@ import torch
 
 from clipedit.data.shapes import BACKGROUND_NAMES, BACKGROUNDS, HELD_OUT, sample_batch
 from clipedit.eval.guided import EVAL_PAIRS, GuidedScore, evaluate_guided
+from clipedit.sampler import DEFAULT_PLAUSIBILITY
 
-GUIDANCE_SWEEP = (0.0, 1.0, 3.0, 5.0)
+GUIDANCE_SWEEP = (0.0, 1.0, 3.0, 5.0, 8.0)
 HEADER = ("| setting | colour right | shape right | both | seen pairs: both | held-out pairs: both | s/image |\n"
           "|---|---|---|---|---|---|---|")
 
@@ -36,15 +38,16 @@ def row(label: str, sc: GuidedScore) -> str:
             f"{both(held):.0%} | {sc.seconds / sc.n:.2f} |")
 
 
-def generation_runner(guidance: float, steps: int = 12, model: str = "clipedit/shapes-muse"
-                      ) -> Callable[[str, int], torch.Tensor]:
+def generation_runner(guidance: float, steps: int = 12, model: str = "clipedit/shapes-muse",
+                      plausibility: float | None = None) -> Callable[[str, int], torch.Tensor]:
     from clipedit.masked import generate
     from clipedit.models.muse import load_masked_generator
 
     gen = load_masked_generator(model, device="cpu")
 
     def run(prompt: str, seed: int) -> torch.Tensor:
-        return generate(prompt, model=gen, steps=steps, guidance=guidance, seed=seed, progress=False).images
+        return generate(prompt, model=gen, steps=steps, guidance=guidance, seed=seed, plausibility=plausibility,
+                        progress=False).images
     return run
 
 
@@ -107,9 +110,10 @@ def main(argv: list[str] | None = None) -> None:
     if "generation" in parts:
         print(f"generation: {len(EVAL_PAIRS)} prompts ({len(HELD_OUT)} held-out pairs) x {a.samples} seeds, 12 steps")
         print(HEADER)
-        for g in GUIDANCE_SWEEP:
-            sc = evaluate_guided(generation_runner(g), EVAL_PAIRS, seeds)
-            print(row(f"guidance {g:g}", sc), flush=True)
+        for g in GUIDANCE_SWEEP:  # plain guidance, then restricted to plausible codes (scale 0: no guidance at all)
+            for pl in ((0.0,) if g == 0 else (0.0, DEFAULT_PLAUSIBILITY)):
+                sc = evaluate_guided(generation_runner(g, plausibility=pl), EVAL_PAIRS, seeds)
+                print(row(f"guidance {g:g}" + (f", plausibility {pl:g}" if g else ""), sc), flush=True)
     if "diversity" in parts:
         print_diversity()
     if "vqgan" in parts:

@@ -33,7 +33,7 @@ class Generation:
 
 
 def check_generate_args(prompts: Sequence[str], steps: int, guidance: float, n: int = 1, temperature: float = 1.0,
-                        model: str | Path | None = "clipedit/shapes-muse") -> None:
+                        model: str | Path | None = "clipedit/shapes-muse", plausibility: float | None = None) -> None:
     """Refuse bad input before any model loads (``ValueError`` with one line); ``model=None`` skips the name and
     token-count checks (a generator already loaded, whose token grid the caller checks)."""
     if not prompts or any(not isinstance(p, str) or not p.strip() for p in prompts):
@@ -46,6 +46,8 @@ def check_generate_args(prompts: Sequence[str], steps: int, guidance: float, n: 
         raise ValueError(f"temperature must be > 0, got {temperature}")
     if int(n) < 1:
         raise ValueError(f"n must be at least 1, got {n}")
+    if plausibility is not None and not 0 <= plausibility < 1:
+        raise ValueError(f"plausibility must be in [0, 1), got {plausibility}")
     if model is None:
         return
     name = str(model)
@@ -63,7 +65,7 @@ def preview_tokens(gen: MaskedGenerator, tokens: torch.Tensor, masked: torch.Ten
 
 def generate(prompt: str | Sequence[str], *, model: str | Path | MaskedGenerator = "clipedit/shapes-muse",
              n: int = 1, steps: int = 12, guidance: float = DEFAULT_GUIDANCE, temperature: float = 1.0,
-             randomness: float = 4.5, negative: str | None = None, seed: int | None = 0,
+             randomness: float = 4.5, plausibility: float | None = None, negative: str | None = None, seed: int | None = 0,
              device: str | torch.device | None = None,
              callback: Callable[[int, torch.Tensor | None, Mapping[str, float]], Any] | None = None,
              progress: bool | None = None) -> Generation:
@@ -76,6 +78,8 @@ def generate(prompt: str | Sequence[str], *, model: str | Path | MaskedGenerator
         steps: decoding steps (1 … number of tokens; 12 as in Muse/aMUSEd).
         guidance: classifier-free guidance scale, ``cond + s·(cond − uncond)`` (0: conditional only).
         temperature, randomness: token sampling temperature; Gumbel noise on the confidences, annealed to 0.
+        plausibility: with guidance, only codes at least this fraction as likely as the conditional model's top
+            code are sampled (``None``: :data:`clipedit.sampler.DEFAULT_PLAUSIBILITY`; 0: plain guidance).
         negative: the unconditional branch's prompt (default: the empty prompt).
         seed: seeds the sampler's generator (``None``: not seeded).
         callback: ``callback(step, preview, logs)`` after every step; ``preview`` is :func:`preview_tokens`
@@ -87,7 +91,7 @@ def generate(prompt: str | Sequence[str], *, model: str | Path | MaskedGenerator
     prompts = [prompt] if isinstance(prompt, str) else list(prompt)
     loaded = isinstance(model, MaskedGenerator)
     # A loaded generator may carry any name: only names and paths are checked against the known ones.
-    check_generate_args(prompts, steps, guidance, n, temperature, None if loaded else model)
+    check_generate_args(prompts, steps, guidance, n, temperature, None if loaded else model, plausibility)
     gen = model if loaded else load_masked_generator(model, device=select_device(device))
     h, w = gen.token_grid
     if steps > h * w:
@@ -96,8 +100,8 @@ def generate(prompt: str | Sequence[str], *, model: str | Path | MaskedGenerator
     text = gen.encode_text(all_prompts)
     neg = gen.encode_text([negative] * len(all_prompts)) if negative else None
     images, tokens = gen.sample(gen.logits_fn(text, neg), len(all_prompts), steps=steps, guidance=guidance,
-                                temperature=temperature, randomness=randomness, seed=seed, callback=callback,
-                                progress=progress)
+                                temperature=temperature, randomness=randomness, seed=seed,
+                                plausibility=plausibility, callback=callback, progress=progress)
     return Generation(images, tokens, all_prompts,
                       {"model": gen.name, "steps": steps, "guidance": guidance, "temperature": temperature,
-                       "randomness": randomness, "seed": seed, "negative": negative})
+                       "randomness": randomness, "plausibility": plausibility, "seed": seed, "negative": negative})

@@ -238,7 +238,7 @@ class MaskedGenerator:
 
     def sample(self, logits_fn: Callable[[torch.Tensor, bool], torch.Tensor], n: int, *, steps: int = 12,
                guidance: float = 0.0, temperature: float = 1.0, randomness: float = 4.5, seed: int | None = 0,
-               callback: Callable[[int, torch.Tensor, Mapping[str, float]], Any] | None = None,
+               plausibility: float | None = None, callback: Callable[[int, torch.Tensor, Mapping[str, float]], Any] | None = None,
                progress: bool | None = None, desc: str = "generate") -> tuple[torch.Tensor, torch.Tensor]:
         """Decode ``n`` images with the one sampler (:func:`clipedit.sampler.masked_sample`) from any
         ``logits_fn(tokens, conditional)`` (e.g. :meth:`logits_fn`, or StyleDrop's two-scale guidance).
@@ -247,7 +247,7 @@ class MaskedGenerator:
         logs)`` runs after every step with :meth:`preview` of the partial grid; a progress bar when ``progress``.
         """
         from clipedit.progress import progress_bar
-        from clipedit.sampler import masked_sample
+        from clipedit.sampler import DEFAULT_PLAUSIBILITY, masked_sample
 
         h, w = self.token_grid
         if not 1 <= int(steps) <= h * w:
@@ -266,6 +266,7 @@ class MaskedGenerator:
 
         tokens = masked_sample(logits_fn, (n, h, w), self.mask_id, steps=steps, guidance=guidance,
                                temperature=temperature, randomness=randomness, generator=g, device=self.device,
+                               plausibility=DEFAULT_PLAUSIBILITY if plausibility is None else plausibility,
                                callback=on_step)
         bar.close()
         with torch.no_grad():

@@ -187,8 +187,15 @@ def train_vq(steps: int | None = 3000, minutes: float | None = None, batch: int 
 
 def train_transformer(vq_path: Path, steps: int | None = 6000, minutes: float | None = None, batch: int = 64,
                       seed: int = 1, out: Path = ASSET, state: Path | None = Path("/tmp/shapes_muse_tr.state"),
-                      lr: float = 6e-4, drop_text: float = 0.1, progress: bool | None = None) -> nn.Module:
-    """Stage 2: train the masked transformer on the frozen VQ model's tokens; writes the bundled file."""
+                      lr: float = 6e-4, drop_text: float = 0.1, object_weight: float = 1.0,
+                      init: Path | None = None, progress: bool | None = None) -> nn.Module:
+    """Stage 2: train the masked transformer on the frozen VQ model's tokens; writes the bundled file.
+
+    ``object_weight`` multiplies the cross-entropy of masked tokens that are not their image's background code (the
+    most frequent one): about 82 % of the tokens are flat background, predicted right 99.5 % of the time, so with
+    equal weights most of the gradient goes to cells the model already knows. ``init`` warm-starts the transformer
+    from a bundled-format file (e.g. the shipped one) instead of a fresh initialisation.
+    """
     from clipedit.models.registry import load_clip
     from clipedit.training.loop import LoopConfig, TrainState, train_loop
 
@@ -199,6 +206,9 @@ def train_transformer(vq_path: Path, steps: int | None = 6000, minutes: float | 
         codes.centroids = vq_meta["centroids"].float()
     text = GuideTextEncoder(load_clip("clipedit/shapes", device="cpu"))
     tr = build_shapes_transformer()
+    if init is not None:
+        _, tr0, _ = read_shapes_muse(init)
+        tr.load_state_dict(tr0.state_dict())
     gen = MaskedGenerator("training", vq, tr, text, RESOLUTION)
     opt = torch.optim.AdamW(tr.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
     total = steps or 10**9
@@ -216,15 +226,23 @@ def train_transformer(vq_path: Path, steps: int | None = 6000, minutes: float | 
         inp, mask = mask_tokens(tokens, gen.mask_id, g)
         logits = st.modules["transformer"](inp, encoder_hidden_states=emb.hidden, pooled_text_emb=emb.pooled,
                                            micro_conds=gen.micro_conds(batch))
-        loss = F.cross_entropy(logits.permute(0, 2, 3, 1)[mask], tokens[mask])
+        ce = F.cross_entropy(logits.permute(0, 2, 3, 1)[mask], tokens[mask], reduction="none")
+        if object_weight != 1.0:
+            background = tokens.flatten(1).mode(1).values[:, None, None].expand_as(tokens)
+            wgt = 1.0 + (object_weight - 1.0) * (tokens != background)[mask].float()
+            loss = (ce * wgt).sum() / wgt.sum()
+        else:
+            loss = ce.mean()
         o = st.optimizers["opt"]
         o.zero_grad(set_to_none=True)
         st.backward(loss)
         torch.nn.utils.clip_grad_norm_(tr.parameters(), 1.0)
         o.step()
         with torch.no_grad():
-            acc = (logits.permute(0, 2, 3, 1)[mask].argmax(-1) == tokens[mask]).float().mean()
-        return {"loss": loss.item(), "acc": acc.item()}
+            hit = logits.permute(0, 2, 3, 1)[mask].argmax(-1) == tokens[mask]
+            obj = tokens[mask] != tokens.flatten(1).mode(1).values[:, None, None].expand_as(tokens)[mask]
+        return {"loss": loss.item(), "acc": hit.float().mean().item(),
+                "object_acc": hit[obj].float().mean().item() if obj.any() else float("nan")}
 
     def checkpoint(st: TrainState) -> None:
         save_shapes_muse(out, vq, st.unwrap("transformer"), {
@@ -232,6 +250,7 @@ def train_transformer(vq_path: Path, steps: int | None = 6000, minutes: float | 
             "vq_steps": vq_meta.get("steps"), "vq_minutes": vq_meta.get("minutes"), "steps": st.step,
             "tokenizer": vq_meta.get("tokenizer", "end-to-end VQ"), "jitter": JITTER,
             "minutes": round(st.seconds / 60, 1), "seed": seed, "drop_text": drop_text,
+            "object_weight": object_weight, "init": str(init) if init else None,
             **({"centroids": codes.centroids.clone()} if codes is not None else {})})
 
     cfg = LoopConfig(steps=steps, minutes=minutes, seed=seed, state_dir=state, checkpoint_every=250, log_every=50,
@@ -269,6 +288,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--transformer", type=Path, default=None, help="bundle: the transformer stage's file")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--state", type=Path, default=None, help="training-state folder (resume)")
+    p.add_argument("--object-weight", type=float, default=1.0,
+                   help="transformer stage: weight of masked non-background tokens in the loss (default 1)")
+    p.add_argument("--init", type=Path, default=None, help="transformer stage: warm start from this bundled file")
     p.add_argument("--styled", type=float, default=0.0,
                    help="VQ stage: fraction of images drawn in clipedit.data.styles' rendering styles (default 0)")
     a = p.parse_args(argv)
@@ -286,7 +308,8 @@ def main(argv: list[str] | None = None) -> None:
                  a.state or Path("/tmp/shapes_vq.state"), styled=a.styled, **({"lr": a.lr} if a.lr else {}))
     else:
         train_transformer(a.vq, a.steps, a.minutes, a.batch or 64, 1 if a.seed is None else a.seed, a.out or ASSET,
-                          a.state or Path("/tmp/shapes_muse_tr.state"), **({"lr": a.lr} if a.lr else {}))
+                          a.state or Path("/tmp/shapes_muse_tr.state"), object_weight=a.object_weight, init=a.init,
+                          **({"lr": a.lr} if a.lr else {}))
     print(f"done in {(time.time() - t0) / 60:.1f} min")
 
 
