@@ -111,9 +111,13 @@ def test_two_scale_logits_use_the_adapters_for_l_adapt_only(gen):
         l_cond, l_uncond = gen.logits(ids, text), gen.logits(ids, gen.empty_text(2))
         with attached(style.adapters, gen.transformer) as ad:
             l_adapt = gen.logits(ids, text)
-            got = two_scale_logits_fn(gen, ad, text, lambda_a=2.0, lambda_b=3.0)(ids, True)
+            got = two_scale_logits_fn(gen, ad, text, lambda_a=2.0, lambda_b=3.0, plausibility=0.0)(ids, True)
+            kept = two_scale_logits_fn(gen, ad, text, lambda_a=2.0, lambda_b=3.0)(ids, True)
     assert not torch.allclose(l_adapt, l_cond)
     assert torch.allclose(got, l_adapt + 2.0 * (l_adapt - l_cond) + 3.0 * (l_cond - l_uncond), atol=1e-5)
+    p = torch.softmax(l_adapt, 1)  # by default, only codes plausible under the adapted model stay
+    assert torch.equal(torch.isfinite(kept), p >= 0.1 * p.amax(1, keepdim=True))
+    assert torch.equal(kept[torch.isfinite(kept)], got[torch.isfinite(kept)])
 
 
 def test_adapters_are_detached_after_training_and_sampling(gen, tmp_path):

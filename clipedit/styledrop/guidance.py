@@ -4,7 +4,8 @@
 backbone with the style adapters on, ``l_cond`` and ``l_uncond`` those of the base backbone (adapters off) with the
 prompt and with the empty prompt. ``λ_A`` pushes towards the style, ``λ_B`` towards the text. With ``λ_A = 0`` and
 no adapters the formula is the base model's classifier-free guidance at scale ``λ_B``, computed in the same order
-(:func:`clipedit.sampler.guided_logits`), so the samples are identical.
+(:func:`clipedit.sampler.guided_logits`) and restricted to the same plausible codes
+(:func:`clipedit.sampler.restrict_plausible`, here relative to ``l_adapt``), so the samples are identical.
 
 >>> import torch
 >>> a, c, u = torch.tensor([3.0]), torch.tensor([2.0]), torch.tensor([1.0])
@@ -20,6 +21,7 @@ import torch
 
 from clipedit.models.adapters import StyleAdapters
 from clipedit.models.muse import MaskedGenerator, TextEmbedding
+from clipedit.sampler import DEFAULT_PLAUSIBILITY, restrict_plausible
 
 #: λ_A: StyleDrop-PyTorch's round-1 value (they report it works better than the paper's). λ_B: the offline
 #: backbone's measured best classifier-free guidance scale (StyleDrop-PyTorch uses 5 on its Muse; at 5 the offline
@@ -47,12 +49,14 @@ def check_lambdas(lambda_a: float, lambda_b: float) -> None:
 
 def two_scale_logits_fn(gen: MaskedGenerator, adapters: StyleAdapters | None, text: TextEmbedding,
                         lambda_a: float = DEFAULT_LAMBDA_A, lambda_b: float = DEFAULT_LAMBDA_B,
-                        uncond: TextEmbedding | None = None) -> Callable[[torch.Tensor, bool], torch.Tensor]:
+                        uncond: TextEmbedding | None = None, plausibility: float = DEFAULT_PLAUSIBILITY
+                        ) -> Callable[[torch.Tensor, bool], torch.Tensor]:
     """The sampler's ``logits_fn`` for two-scale guidance (use it with the sampler's own ``guidance=0``).
 
     ``adapters`` must be attached to ``gen.transformer`` (or ``None``: the base model, ``l_adapt = l_cond``).
     Passes per step: one with adapters, one without (skipped when ``λ_A = 0`` or no adapters), one unconditional
-    (skipped when ``λ_B = 0``).
+    (skipped when ``λ_B = 0``). Whenever a guidance term is on, only codes at least ``plausibility`` times as likely
+    as ``l_adapt``'s favourite can be sampled (0: the formula alone).
     """
     check_lambdas(lambda_a, lambda_b)
     empty = uncond if uncond is not None else gen.empty_text(len(text))
@@ -72,6 +76,8 @@ def two_scale_logits_fn(gen: MaskedGenerator, adapters: StyleAdapters | None, te
             l_adapt = gen.logits(tokens, text)
             l_cond = base(tokens, text) if lambda_a != 0 or lambda_b != 0 else l_adapt
         l_uncond = base(tokens, empty) if lambda_b != 0 else None
-        return two_scale(l_adapt, l_cond, l_uncond, lambda_a, lambda_b)
+        out = two_scale(l_adapt, l_cond, l_uncond, lambda_a, lambda_b)
+        guided = lambda_b != 0 or (adapters is not None and lambda_a != 0)
+        return restrict_plausible(out, l_adapt, plausibility) if guided else out
 
     return fn

@@ -19,6 +19,7 @@ import torch
 
 from clipedit.models.adapters import attached
 from clipedit.models.muse import MaskedGenerator
+from clipedit.sampler import DEFAULT_PLAUSIBILITY
 from clipedit.styledrop.guidance import DEFAULT_LAMBDA_A, DEFAULT_LAMBDA_B, check_lambdas, two_scale_logits_fn
 from clipedit.styledrop.train import TrainedStyle, style_prompt
 
@@ -36,10 +37,11 @@ class StyledSamples:
 def sample_style(gen: MaskedGenerator, style: TrainedStyle | None, contents: str | Sequence[str], *, n: int = 1,
                  lambda_a: float = DEFAULT_LAMBDA_A, lambda_b: float = DEFAULT_LAMBDA_B, steps: int = 12,
                  temperature: float = 1.0, randomness: float = 4.5, seed: int | None = 0,
-                 callback: Callable[[int, torch.Tensor, Mapping[str, float]], Any] | None = None,
+                 plausibility: float | None = None, callback: Callable[[int, torch.Tensor, Mapping[str, float]], Any] | None = None,
                  progress: bool | None = None) -> StyledSamples:
     """``n`` images per content prompt in ``style`` (``None``: the base model, where ``λ_A`` has no effect and
-    ``λ_B`` is the plain classifier-free guidance scale)."""
+    ``λ_B`` is the plain classifier-free guidance scale). ``plausibility``: see
+    :func:`~clipedit.styledrop.guidance.two_scale_logits_fn` (``None``: the sampler's default)."""
     contents = [contents] if isinstance(contents, str) else list(contents)
     if not contents or any(not isinstance(c, str) or not c.strip() for c in contents):
         raise ValueError('the prompt is empty: describe the content, e.g. "a blue star"')
@@ -50,7 +52,8 @@ def sample_style(gen: MaskedGenerator, style: TrainedStyle | None, contents: str
     text = gen.encode_text(prompts)
     ctx = attached(style.adapters, gen.transformer) if style is not None else nullcontext(None)
     with ctx as adapters:
-        fn = two_scale_logits_fn(gen, adapters, text, lambda_a, lambda_b)
+        fn = two_scale_logits_fn(gen, adapters, text, lambda_a, lambda_b,
+                                 plausibility=DEFAULT_PLAUSIBILITY if plausibility is None else plausibility)
         images, tokens = gen.sample(fn, len(prompts), steps=steps, temperature=temperature, randomness=randomness,
                                     seed=seed, callback=callback, progress=progress, desc="styledrop")
     return StyledSamples(images, tokens, prompts, {"lambda_a": lambda_a, "lambda_b": lambda_b, "steps": steps,
