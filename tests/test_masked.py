@@ -282,3 +282,18 @@ def test_bad_generator_files_explain_in_one_line(tmp_path):
         with pytest.raises(ValueError) as err:
             muse.load_masked_generator(path, device="cpu")
         assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_transformer_stage_warm_starts_from_a_bundled_file(tmp_path):
+    from clipedit.training.shapes_muse import ASSET, train_transformer
+
+    out = tmp_path / "tr.pt"
+    tr = train_transformer(ASSET, steps=2, batch=4, out=out, state=tmp_path / "state", lr=1e-6, object_weight=4.0,
+                           init=ASSET, progress=False)
+    _, base, base_meta = muse.read_shapes_muse(ASSET)
+    _, saved, meta = muse.read_shapes_muse(out)
+    for (k, p), q in zip(base.state_dict().items(), saved.state_dict().values()):  # lr 1e-6: still the bundled weights
+        assert torch.allclose(p, q, atol=2e-3), k  # (float16 on disk)
+    assert any(not torch.equal(p, q) for p, q in zip(base.parameters(), tr.parameters()))  # but it did train
+    assert meta["init_steps"] == base_meta["steps"] and meta["vq_steps"] == base_meta["vq_steps"]
+    assert meta["object_weight"] == 4.0 and meta["steps"] == 2

@@ -206,8 +206,9 @@ def train_transformer(vq_path: Path, steps: int | None = 6000, minutes: float | 
         codes.centroids = vq_meta["centroids"].float()
     text = GuideTextEncoder(load_clip("clipedit/shapes", device="cpu"))
     tr = build_shapes_transformer()
+    init_meta: dict = {}
     if init is not None:
-        _, tr0, _ = read_shapes_muse(init)
+        _, tr0, init_meta = read_shapes_muse(init)
         tr.load_state_dict(tr0.state_dict())
     gen = MaskedGenerator("training", vq, tr, text, RESOLUTION)
     opt = torch.optim.AdamW(tr.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
@@ -247,7 +248,10 @@ def train_transformer(vq_path: Path, steps: int | None = 6000, minutes: float | 
     def checkpoint(st: TrainState) -> None:
         save_shapes_muse(out, vq, st.unwrap("transformer"), {
             "stage": "transformer", "resolution": RESOLUTION, "text_encoder": "clipedit/shapes",
-            "vq_steps": vq_meta.get("steps"), "vq_minutes": vq_meta.get("minutes"), "steps": st.step,
+            # a bundled file as --vq carries its VQ stage's figures under vq_*; a VQ-stage file under steps/minutes
+            "vq_steps": vq_meta.get("vq_steps", vq_meta.get("steps")),
+            "vq_minutes": vq_meta.get("vq_minutes", vq_meta.get("minutes")), "steps": st.step,
+            **({"init_steps": init_meta.get("steps"), "init_minutes": init_meta.get("minutes")} if init else {}),
             "tokenizer": vq_meta.get("tokenizer", "end-to-end VQ"), "jitter": JITTER,
             "minutes": round(st.seconds / 60, 1), "seed": seed, "drop_text": drop_text,
             "object_weight": object_weight, "init": str(init) if init else None,
