@@ -51,8 +51,8 @@ def masked_counts(n_tokens: int, steps: int) -> list[int]:
 
 
 #: Guidance re-ranks only the tokens whose conditional probability is at least this fraction of the most likely
-#: token's (measured on the offline model, README: without it guidance turned background cells into the other
-#: backgrounds' codes, 43 % both right at scale 3; with 0.1, 62 % at scale 5).
+#: token's (measured on the offline model, README: without it guidance turns background cells into the other
+#: backgrounds' codes; judged both right 62 → 78 % at scale 3, 41 → 74 % at 5; 0.3–0.5 cost colour).
 DEFAULT_PLAUSIBILITY = 0.1
 
 

@@ -156,8 +156,9 @@ def masked_grid() -> None:
         rows.append([i[None] for i in imgs])
         labels.append([f"{c} {s}{tag}" if k == 0 else f"-> {vc} {vs}" for k, (vc, vs) in enumerate(zip(v.colour, v.shape))])
     sweep = [generate("a green square", n=1, guidance=g, seed=3).images for g in (0.0, 1.0, 3.0, 5.0, 8.0)]
+    sweep.append(generate("a green square", n=1, guidance=5.0, plausibility=0.0, seed=3).images)
     rows.append(sweep)
-    labels.append([f"green square, s={g:g}" for g in (0.0, 1.0, 3.0, 5.0, 8.0)])
+    labels.append([f"green square, s={g:g}" for g in (0.0, 1.0, 3.0, 5.0, 8.0)] + ["s=5, plain guidance"])
     vq = [vqgan_clip(f"a {c} {s}", model="clipedit/shapes", steps=150, seed=0, progress=False).image for c, s in prompts]
     rows.append(vq)
     labels.append([f"VQGAN+CLIP: {c} {s}" for c, s in prompts])

@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--samples", type=int, default=4, help="seeds per prompt for generation (default 4)")
     p.add_argument("--vqgan-steps", type=int, default=100)
     p.add_argument("--parts", default="generation,diversity,vqgan", help="which tables (comma-separated)")
+    p.add_argument("--model", default="clipedit/shapes-muse", help="the masked generator to judge (a name or a file)")
     a = p.parse_args(argv)
     parts = set(a.parts.split(","))
     seeds = tuple(range(a.samples))
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         print(HEADER)
         for g in GUIDANCE_SWEEP:  # plain guidance, then restricted to plausible codes (scale 0: no guidance at all)
             for pl in ((0.0,) if g == 0 else (0.0, DEFAULT_PLAUSIBILITY)):
-                sc = evaluate_guided(generation_runner(g, plausibility=pl), EVAL_PAIRS, seeds)
+                sc = evaluate_guided(generation_runner(g, model=a.model, plausibility=pl), EVAL_PAIRS, seeds)
                 print(row(f"guidance {g:g}" + (f", plausibility {pl:g}" if g else ""), sc), flush=True)
     if "diversity" in parts:
         print_diversity()

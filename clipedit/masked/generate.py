@@ -17,7 +17,8 @@ import torch
 
 from clipedit.models.muse import TOKENS, MaskedGenerator, list_generators, load_masked_generator
 
-#: Classifier-free guidance scale used when none is given (measured best on the offline model; README table).
+#: Classifier-free guidance scale used when none is given (measured best on the offline model, with the sampler's
+#: plausibility rule: both right 78 % at 3, 74 % at 5, 78 % at 8; README table).
 DEFAULT_GUIDANCE = 3.0
 
 
