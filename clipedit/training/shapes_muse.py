@@ -228,9 +228,9 @@ def train_transformer(vq_path: Path, steps: int | None = 6000, minutes: float | 
         logits = st.modules["transformer"](inp, encoder_hidden_states=emb.hidden, pooled_text_emb=emb.pooled,
                                            micro_conds=gen.micro_conds(batch))
         ce = F.cross_entropy(logits.permute(0, 2, 3, 1)[mask], tokens[mask], reduction="none")
+        obj = (tokens != tokens.flatten(1).mode(1).values[:, None, None])[mask]  # masked cells off the background
         if object_weight != 1.0:
-            background = tokens.flatten(1).mode(1).values[:, None, None].expand_as(tokens)
-            wgt = 1.0 + (object_weight - 1.0) * (tokens != background)[mask].float()
+            wgt = 1.0 + (object_weight - 1.0) * obj.float()
             loss = (ce * wgt).sum() / wgt.sum()
         else:
             loss = ce.mean()
@@ -241,7 +241,6 @@ def train_transformer(vq_path: Path, steps: int | None = 6000, minutes: float | 
         o.step()
         with torch.no_grad():
             hit = logits.permute(0, 2, 3, 1)[mask].argmax(-1) == tokens[mask]
-            obj = tokens[mask] != tokens.flatten(1).mode(1).values[:, None, None].expand_as(tokens)[mask]
         return {"loss": loss.item(), "acc": hit.float().mean().item(),
                 "object_acc": hit[obj].float().mean().item() if obj.any() else float("nan")}
 
