@@ -93,6 +93,26 @@ def test_tiles_chunks_and_odd_canvas_do_not_change_the_image():
         assert torch.allclose(other(scene), ref, atol=1e-5)
 
 
+def test_chunked_passes_do_not_change_the_gradients():
+    """``max_pairs`` bounds the coverage's passes, forward and backward (the backward's candidates per pass are
+    ``max_pairs`` × tile²): one pair per pass gives the same image and gradients as one pass for everything."""
+    g = torch.Generator().manual_seed(4)
+    base = random_strokes(25, 48, 40, seed=4)
+    paths = [Path(p.points.double(), p.color.double(), (1 + torch.rand((), generator=g) * 15).double())
+             for p in base.paths]
+    scene = Scene(48, 40, paths, torch.ones(3, dtype=torch.float64)).requires_grad_()
+    weight = torch.rand(1, 3, 40, 48, generator=g, dtype=torch.float64)
+    out = []
+    for renderer in (TorchRenderer(), TorchRenderer(max_pairs=1)):
+        for t in scene.parameters():
+            t.grad = None
+        img = renderer(scene)
+        (img * weight).sum().backward()
+        out.append((img.detach(), torch.cat([t.grad.reshape(-1) for t in scene.parameters()])))
+    assert torch.equal(out[0][0], out[1][0])
+    assert torch.allclose(out[0][1], out[1][1], rtol=1e-9, atol=1e-12) and out[0][1].abs().sum() > 0
+
+
 def test_background_image_and_empty_scene():
     bg = torch.rand(3, 20, 30)
     assert torch.allclose(R(Scene(30, 20, [], bg))[0], bg)
@@ -362,8 +382,12 @@ def test_thirds_cubics_are_reparameterised_for_diffvg_without_moving_the_curve()
     assert not torch.allclose(straighten_degenerate(closed, closed=True), closed)
 
 
-@pytest.mark.parametrize("wmax", [3.0, 25.0, 70.0])
-def test_culling_changes_neither_the_image_nor_its_gradients(wmax):
+@pytest.mark.parametrize("wmax,dense", [(3.0, True), (25.0, True), (70.0, True), (25.0, False)])
+def test_culling_changes_neither_the_image_nor_its_gradients(wmax, dense, monkeypatch):
+    import clipedit.draw.raster as raster
+
+    if not dense:  # the sorted-keys path that scenes too large for a dense (tile, path) array take
+        monkeypatch.setattr(raster, "DENSE_SLOTS", 0)
     g = torch.Generator().manual_seed(int(wmax))
     scene = random_strokes(30, 80, 72, seed=int(wmax), radius=0.3)
     paths = [Path(p.points.double(), p.color.double(), (1 + torch.rand((), generator=g) * (wmax - 1)).double())
@@ -420,7 +444,7 @@ def test_slot_coverage_splits_exact_ties_like_amax():
 
     def grads(n):  # the same piece n times in one slot
         a, b, rr = a0.repeat(n, 1).requires_grad_(), b0.repeat(n, 1).requires_grad_(), r.clone().requires_grad_()
-        cov = SlotStrokeCoverage.apply(origin.repeat(n, 1), offs, a, b, torch.zeros(n, dtype=torch.long), rr, True)
+        cov = SlotStrokeCoverage.apply(origin.repeat(n, 1), offs, a, b, torch.zeros(n, dtype=torch.long), rr)
         (cov * g).sum().backward()
         return cov.detach(), a.grad.sum(0), b.grad.sum(0), rr.grad
 

@@ -135,6 +135,30 @@ def test_shapes_muse_trainer_both_stages_resume_and_load(tmp_path):
     assert generate("a red circle", model=gen, steps=2, seed=0).images.shape == (1, 3, 32, 32)
 
 
+def test_vq_decoder_only_warm_start_keeps_every_token(tmp_path):
+    import pytest
+
+    from clipedit.models.muse import read_shapes_muse
+    from clipedit.training.shapes_muse import ASSET, bundle, train_vq
+
+    vq_file = tmp_path / "vq.pt"
+    vq = train_vq(steps=2, batch=4, out=vq_file, state=tmp_path / "vq", init=ASSET, decoder_only=True, lr=1e-3,
+                  progress=False)
+    base, _, base_meta = read_shapes_muse(ASSET)
+    saved, _, meta = read_shapes_muse(vq_file)
+    for name in ("encoder", "quant_conv", "quantize"):  # the tokenizer half is bit-identical (float16 on disk)
+        for (k, p), q in zip(getattr(base, name).state_dict().items(), getattr(saved, name).state_dict().values()):
+            assert torch.equal(p, q.to(p.dtype)), k
+    assert any(not torch.equal(p, q) for p, q in zip(base.decoder.parameters(), vq.decoder.parameters()))
+    assert torch.equal(meta["centroids"], base_meta["centroids"])
+    assert meta["steps"] == base_meta["vq_steps"] + 2 and meta["finetune_steps"] == 2 and meta["decoder_only"]
+    bundle(vq_file, ASSET, tmp_path / "bundled.pt")  # the new decoder beside the shipped transformer
+    _, tr, bmeta = read_shapes_muse(tmp_path / "bundled.pt")
+    assert tr is not None and bmeta["vq_steps"] == meta["steps"] and bmeta["vq_finetune_steps"] == 2
+    with pytest.raises(ValueError, match="needs init"):
+        train_vq(steps=1, batch=2, out=vq_file, state=None, decoder_only=True, progress=False)
+
+
 def test_patch_kmeans_finds_separated_clusters_and_codes_are_local():
     from clipedit.training.shapes_muse import PATCH, PatchCodes, patch_kmeans
 

@@ -7,7 +7,9 @@
    restricted to plausible codes (:func:`clipedit.sampler.restrict_plausible`);
 2. diversity: for prompts that fix neither position, size nor background, the spread over 16 seeds of the object's
    centre and area and how many backgrounds appear, beside the same statistics of the training renders;
-3. VQGAN+CLIP: 20 prompts × 2 seeds through the VQ decoder's latents, against
+3. tokenizer: how much of a real render survives the VQ model: the judge on real renders, on the plain k-means
+   centroid lookup of each patch (the code table alone, no decoder) and on encode → decode, per shape;
+4. VQGAN+CLIP: 20 prompts × 2 seeds through the VQ decoder's latents, against
    :func:`~clipedit.text_to_image.guide_image`'s pixel parameterisation at the same number of steps.
 """
 from __future__ import annotations
@@ -103,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--samples", type=int, default=4, help="seeds per prompt for generation (default 4)")
     p.add_argument("--vqgan-steps", type=int, default=100)
-    p.add_argument("--parts", default="generation,diversity,vqgan", help="which tables (comma-separated)")
+    p.add_argument("--parts", default="generation,diversity,tokenizer,vqgan", help="which tables (comma-separated)")
     p.add_argument("--model", default="clipedit/shapes-muse", help="the masked generator to judge (a name or a file)")
     a = p.parse_args(argv)
     parts = set(a.parts.split(","))
@@ -117,6 +119,8 @@ def main(argv: list[str] | None = None) -> None:
                 print(row(f"guidance {g:g}" + (f", plausibility {pl:g}" if g else ""), sc), flush=True)
     if "diversity" in parts:
         print_diversity()
+    if "tokenizer" in parts:
+        print_tokenizer(a.model)
     if "vqgan" in parts:
         print_vqgan(a.vqgan_steps)
 
@@ -137,6 +141,53 @@ def print_diversity() -> None:
           "|---|---|---|---|")
     for name, d in (("generated", dg), ("training renders", dr)):
         print(f"| {name} | {d['center_std']:.2f} | {d['area_cv']:.2f} | {d['backgrounds']:.1f} |")
+
+
+def tokenizer_rates(model: str = "clipedit/shapes-muse", n: int = 600, seed: int = 7) -> dict[str, dict[str, float]]:
+    """The judge's "both right" rate per shape (and ``"all"``) on ``n`` fresh renders of all 36 pairs at 32 px in
+    canonical colours: ``"real"``, ``"centroids"`` (each 4×4 patch replaced by its k-means centroid: the code table
+    alone; only for local-code models) and ``"decoded"`` (encode → quantise → decode)."""
+    import torch.nn.functional as F
+
+    from clipedit.data.shapes import COLOUR_NAMES, SHAPES
+    from clipedit.eval.judge import judge
+    from clipedit.models.muse import load_masked_generator, read_shapes_muse
+
+    gen = load_masked_generator(model, device="cpu")
+    b = sample_batch(n, 32, torch.Generator().manual_seed(seed), exclude=(), noise=0.0, jitter=0.0)
+    x = b.images
+
+    def rates(images: torch.Tensor) -> dict[str, float]:
+        v = judge(images)
+        ok = torch.tensor([c == COLOUR_NAMES[i] and s == SHAPES[j]
+                           for c, s, i, j in zip(v.colour, v.shape, b.colour.tolist(), b.shape.tolist())])
+        return {"all": ok.float().mean().item(), **{s: ok[b.shape == i].float().mean().item()
+                                                    for i, s in enumerate(SHAPES)}}
+
+    with torch.no_grad():
+        out = {"real": rates(x), "decoded": rates(gen.detokenize(gen.tokenize(x)))}
+        path = model if str(model).endswith(".pt") else None
+        if path is None and model == "clipedit/shapes-muse":
+            from clipedit.training.shapes_muse import ASSET as path
+        meta = read_shapes_muse(path)[2] if path is not None else {}
+        if "centroids" in meta:
+            from clipedit.training.shapes_muse import PATCH, patches
+
+            cents = meta["centroids"].float()
+            look = cents[torch.cdist(patches(x), cents).argmin(1)].view(n, -1, cents.shape[1]).transpose(1, 2)
+            out["centroids"] = rates(F.fold(look, x.shape[-2:], PATCH, stride=PATCH).clamp(0, 1))
+    return out
+
+
+def print_tokenizer(model: str) -> None:
+    from clipedit.data.shapes import SHAPES
+
+    r = tokenizer_rates(model)
+    print("\ntokenizer: the judge reads colour and shape right (600 fresh renders of all 36 pairs, 32 px)")
+    print("| images | all | " + " | ".join(SHAPES) + " |\n|---|---|" + "---|" * len(SHAPES))
+    for name in ("real", "centroids", "decoded"):
+        if name in r:
+            print(f"| {name} | " + " | ".join(f"{r[name][k]:.0%}" for k in ("all", *SHAPES)) + " |")
 
 
 def print_vqgan(steps: int) -> None:

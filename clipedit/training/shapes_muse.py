@@ -117,8 +117,8 @@ def local_codebook(k: int, dim: int, n_images: int, g: torch.Generator) -> tuple
 
 def train_vq(steps: int | None = 3000, minutes: float | None = None, batch: int = 32, seed: int = 0,
              out: Path = Path("/tmp/shapes_vq.pt"), state: Path | None = Path("/tmp/shapes_vq.state"),
-             lr: float = 2e-3, styled: float = 0.0, kmeans_images: int = 4000, progress: bool | None = None
-             ) -> nn.Module:
+             lr: float = 2e-3, styled: float = 0.0, kmeans_images: int = 4000, init: Path | None = None,
+             decoder_only: bool = False, perceptual: float = 0.0, progress: bool | None = None) -> nn.Module:
     """Stage 1: a VQ model whose codes are *local*: each token is the k-means cluster of its own 4×4 patch.
 
     A VQ model trained end to end spreads one flat background over a hundred context-dependent codes (measured:
@@ -127,6 +127,15 @@ def train_vq(steps: int | None = 3000, minutes: float | None = None, batch: int 
     cross-entropy over negative squared distances, so ``quantize``'s nearest code is the patch's cluster), and the
     decoder to draw the image from the codes (L1 + MSE + Sobel edges), with its 3×3 context to sharpen edges.
     Writes a VQ-only file in the bundled format to ``out`` at every checkpoint.
+
+    ``init`` warm-starts from a bundled-format file (its VQ model and its code table); ``decoder_only`` then trains
+    only ``post_quant_conv`` and the decoder, so every image keeps its tokens and a transformer trained on them stays
+    valid (the way to sharpen the shipped model's drawing without retraining its transformer).
+
+    ``perceptual`` weighs a semantic term: the cosine distance between the frozen offline guide's image embeddings
+    of the reconstruction and of the render. Pixel losses reward the average of what a code could have been (a
+    rounded star point); the guide was trained on captions that name the shape, so its embedding tells a star from
+    a blob. (The judge, which scores the result, never takes part.)
     """
     from clipedit.training.loop import LoopConfig, TrainState, _has_state, train_loop
 
@@ -136,12 +145,25 @@ def train_vq(steps: int | None = 3000, minutes: float | None = None, batch: int 
     book = vq.quantize.embedding.weight
     book.requires_grad_(False)
     codes = PatchCodes(k)
-    if not _has_state(state):  # a resumed run restores both from its state
+    init_meta: dict = {}
+    if init is not None:
+        vq0, _, init_meta = read_shapes_muse(init)
+        if "centroids" not in init_meta:
+            raise ValueError(f"{init} has no local code table (metadata 'centroids')")
+        vq.load_state_dict(vq0.state_dict())
+        codes.centroids = init_meta["centroids"].float()
+    elif not _has_state(state):  # a resumed run restores both from its state
         codes.centroids, emb = local_codebook(k, dim, kmeans_images, torch.Generator().manual_seed(seed))
         book.data.copy_(emb)
+    if decoder_only:
+        if init is None:
+            raise ValueError("decoder_only needs init: a trained encoder to keep")
+        vq.encoder.requires_grad_(False)
+        vq.quant_conv.requires_grad_(False)
     opt = torch.optim.AdamW([q for q in vq.parameters() if q.requires_grad], lr=lr, betas=(0.9, 0.99),
                             weight_decay=0.0)
     total = steps or 10**9
+    embed = _guide_embedder() if perceptual else None
 
     def step(st: TrainState) -> dict[str, float]:
         if st.accelerator.num_processes > 1:
@@ -154,35 +176,56 @@ def train_vq(steps: int | None = 3000, minutes: float | None = None, batch: int 
         x = vq_batch(batch, st.generators["data"], styled).to(st.device)
         tgt = codes.assign(x)  # (B, h, w)
         cb = m.quantize.embedding.weight
-        h = m.encode(x).latents  # (B, dim, h, w)
-        flat = h.permute(0, 2, 3, 1).reshape(-1, dim)
-        dist = torch.cdist(flat, cb) ** 2
-        loss_enc = F.mse_loss(flat, cb[tgt.view(-1)]) + 0.1 * F.cross_entropy(-dist, tgt.view(-1))
+        with torch.set_grad_enabled(not decoder_only):
+            h = m.encode(x).latents  # (B, dim, h, w)
+            flat = h.permute(0, 2, 3, 1).reshape(-1, dim)
+            dist = torch.cdist(flat, cb) ** 2
+            loss_enc = F.mse_loss(flat, cb[tgt.view(-1)]) + 0.1 * F.cross_entropy(-dist, tgt.view(-1))
         z = cb[tgt.view(-1)].view(x.shape[0], *tgt.shape[1:], dim).permute(0, 3, 1, 2)
         rec = m.decoder(m.post_quant_conv(z), z if m.config.norm_type == "spatial" else None)
         loss_rec = (rec - x).abs().mean() + F.mse_loss(rec, x)
         loss_edge = (_sobel(rec) - _sobel(x)).abs().mean()
         loss = loss_rec + 0.5 * loss_edge + loss_enc
+        logs = {}
+        if embed is not None:
+            with torch.no_grad():
+                e_x = embed(x)
+            loss_sem = (1 - (embed(rec.clamp(0, 1)) * e_x).sum(-1)).mean()
+            loss = loss + perceptual * loss_sem
+            logs["sem"] = loss_sem.item()
         o = st.optimizers["opt"]
         o.zero_grad(set_to_none=True)
         st.backward(loss)
         o.step()
         agree = (dist.argmin(1) == tgt.view(-1)).float().mean()
         return {"loss": loss.item(), "l1": (rec - x).abs().mean().item(), "enc": loss_enc.item(),
-                "agree": agree.item()}
+                "agree": agree.item(), **logs}
 
     def checkpoint(st: TrainState) -> None:
-        save_shapes_muse(out, st.unwrap("vq"), None, {"stage": "vq", "tokenizer": "local 4x4 k-means codes",
-                                                      "steps": st.step, "minutes": round(st.seconds / 60, 1),
-                                                      "seed": seed, "resolution": RESOLUTION, "styled": styled,
-                                                      "jitter": JITTER, "centroids": codes.centroids.clone()},
-                         half=False)
+        # a warm start counts its starting file's VQ steps and minutes in (a bundled file keeps them under vq_*)
+        steps0 = init_meta.get("vq_steps", init_meta.get("steps", 0)) or 0
+        minutes0 = init_meta.get("vq_minutes", init_meta.get("minutes", 0.0)) or 0.0
+        save_shapes_muse(out, st.unwrap("vq"), None, {
+            "stage": "vq", "tokenizer": "local 4x4 k-means codes", "steps": steps0 + st.step,
+            "minutes": round(minutes0 + st.seconds / 60, 1), "seed": seed, "resolution": RESOLUTION,
+            "styled": styled, "jitter": JITTER, "centroids": codes.centroids.clone(), "perceptual": perceptual,
+            **({"init": str(init), "init_steps": steps0, "finetune_steps": st.step, "decoder_only": decoder_only}
+               if init else {})}, half=False)
 
     cfg = LoopConfig(steps=steps, minutes=minutes, seed=seed, state_dir=state, checkpoint_every=250, log_every=50,
                      progress=progress)
     st = train_loop(step, {"vq": vq}, {"opt": opt}, cfg, generators={"data": torch.Generator()},
                     on_checkpoint=checkpoint, desc="shapes-muse VQ", extra_state={"codes": codes})
     return st.unwrap("vq")
+
+
+def _guide_embedder():
+    """The frozen offline guide's image tower as ``f(images (B, 3, H, W) in [0, 1]) -> (B, D)`` unit embeddings."""
+    from clipedit.guidance.guide import preprocess
+    from clipedit.models.registry import load_clip
+
+    clip = load_clip("clipedit/shapes", device="cpu").requires_grad_(False)
+    return lambda images: F.normalize(clip.encode_image(preprocess(images, clip)), dim=-1)
 
 
 def train_transformer(vq_path: Path, steps: int | None = 6000, minutes: float | None = None, batch: int = 64,
@@ -272,7 +315,12 @@ def bundle(vq_path: Path, transformer_path: Path, out: Path = ASSET) -> dict:
     _, tr, tmeta = read_shapes_muse(transformer_path)
     if tr is None:
         raise ValueError(f"{transformer_path} holds no transformer")
+    if "centroids" in vmeta and "centroids" in tmeta and not torch.equal(vmeta["centroids"].float(),
+                                                                        tmeta["centroids"].float()):
+        raise ValueError(f"{vq_path} and {transformer_path} use different code tables: the tokens would not match")
     meta = dict(tmeta, vq_steps=vmeta.get("steps"), vq_minutes=vmeta.get("minutes"))
+    if "finetune_steps" in vmeta:
+        meta.update(vq_finetune_steps=vmeta["finetune_steps"], vq_decoder_only=vmeta.get("decoder_only"))
     if "centroids" in vmeta:
         meta["centroids"] = vmeta["centroids"]
     save_shapes_muse(out, vq, tr, meta)
@@ -293,7 +341,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--state", type=Path, default=None, help="training-state folder (resume)")
     p.add_argument("--object-weight", type=float, default=1.0,
                    help="transformer stage: weight of masked non-background tokens in the loss (default 1)")
-    p.add_argument("--init", type=Path, default=None, help="transformer stage: warm start from this bundled file")
+    p.add_argument("--init", type=Path, default=None, help="warm start from this bundled file (either stage)")
+    p.add_argument("--perceptual", type=float, default=0.0,
+                   help="VQ stage: weight of the offline guide's image-embedding distance (default 0)")
+    p.add_argument("--decoder-only", action="store_true",
+                   help="VQ stage with --init: train only the decoder, so the tokens (and the transformer) stay valid")
     p.add_argument("--styled", type=float, default=0.0,
                    help="VQ stage: fraction of images drawn in clipedit.data.styles' rendering styles (default 0)")
     a = p.parse_args(argv)
@@ -308,7 +360,9 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.time()
     if a.stage == "vq":
         train_vq(a.steps, a.minutes, a.batch or 32, 0 if a.seed is None else a.seed, a.out or Path("/tmp/shapes_vq.pt"),
-                 a.state or Path("/tmp/shapes_vq.state"), styled=a.styled, **({"lr": a.lr} if a.lr else {}))
+                 a.state or Path("/tmp/shapes_vq.state"), styled=a.styled, init=a.init, decoder_only=a.decoder_only,
+                 perceptual=a.perceptual,
+                 **({"lr": a.lr} if a.lr else {}))
     else:
         train_transformer(a.vq, a.steps, a.minutes, a.batch or 64, 1 if a.seed is None else a.seed, a.out or ASSET,
                           a.state or Path("/tmp/shapes_muse_tr.state"), object_weight=a.object_weight, init=a.init,
