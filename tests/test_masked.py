@@ -203,9 +203,10 @@ def test_codes_are_local_flat_background_is_one_code_per_colour(shapes_muse):
 
 def test_generations_are_judged_right_as_a_rate(shapes_muse):
     """Seen colour/shape pairs, 4 samples each, at the default guidance: the judge reads the prompt's colour far above
-    chance (1/6) and colour and shape together well above chance (1/36); rates with a margin below the README's
-    measurement (colour 99 %, both 44 %; these 24 samples: both 50 % and 38 % for seeds 0 and 1), never one sample.
-    A generator that ignored the text would fail."""
+    chance (1/6) and colour and shape together far above chance (1/36); rates with a margin below the README's
+    measurement (colour 100 %, both 84 %; these 24 samples: 19-23 of 24 both right for seeds 0-5, one and two threads),
+    never one sample. At the lowest measured rate (79 %), 12 or fewer of 24 happens with probability < 0.1 %. A
+    generator that ignored the text, or drew the wrong shapes half the time, would fail."""
     from clipedit.eval.judge import judge
     from clipedit.masked import generate
 
@@ -217,7 +218,7 @@ def test_generations_are_judged_right_as_a_rate(shapes_muse):
     want = [p for p in pairs for _ in range(4)]
     colour = sum(c == wc for c, (wc, _) in zip(v.colour, want)) / len(want)
     both = sum(c == wc and s == ws for c, s, (wc, ws) in zip(v.colour, v.shape, want)) / len(want)
-    assert colour >= 0.7 and both >= 5 / 24, (colour, both)
+    assert colour >= 0.7 and both >= 13 / 24, (colour, both)
 
 
 def test_guidance_zero_equals_the_conditional_logits(shapes_muse):

@@ -143,7 +143,7 @@ def test_vq_decoder_only_warm_start_keeps_every_token(tmp_path):
 
     vq_file = tmp_path / "vq.pt"
     vq = train_vq(steps=2, batch=4, out=vq_file, state=tmp_path / "vq", init=ASSET, decoder_only=True, lr=1e-3,
-                  progress=False)
+                  perceptual=0.5, progress=False)  # with the guide-embedding term
     base, _, base_meta = read_shapes_muse(ASSET)
     saved, _, meta = read_shapes_muse(vq_file)
     for name in ("encoder", "quant_conv", "quantize"):  # the tokenizer half is bit-identical (float16 on disk)
@@ -152,6 +152,7 @@ def test_vq_decoder_only_warm_start_keeps_every_token(tmp_path):
     assert any(not torch.equal(p, q) for p, q in zip(base.decoder.parameters(), vq.decoder.parameters()))
     assert torch.equal(meta["centroids"], base_meta["centroids"])
     assert meta["steps"] == base_meta["vq_steps"] + 2 and meta["finetune_steps"] == 2 and meta["decoder_only"]
+    assert meta["perceptual"] == 0.5
     bundle(vq_file, ASSET, tmp_path / "bundled.pt")  # the new decoder beside the shipped transformer
     _, tr, bmeta = read_shapes_muse(tmp_path / "bundled.pt")
     assert tr is not None and bmeta["vq_steps"] == meta["steps"] and bmeta["vq_finetune_steps"] == 2
