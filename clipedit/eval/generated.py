@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
@@ -151,7 +152,8 @@ def tokenizer_rates(model: str = "clipedit/shapes-muse", n: int = 600, seed: int
 
     from clipedit.data.shapes import COLOUR_NAMES, SHAPES
     from clipedit.eval.judge import judge
-    from clipedit.models.muse import load_masked_generator, read_shapes_muse
+    from clipedit.models.muse import SHAPES_MUSE, load_masked_generator, read_shapes_muse
+    from clipedit.training.shapes_muse import ASSET, PATCH, PatchCodes
 
     gen = load_masked_generator(model, device="cpu")
     b = sample_batch(n, 32, torch.Generator().manual_seed(seed), exclude=(), noise=0.0, jitter=0.0)
@@ -166,15 +168,12 @@ def tokenizer_rates(model: str = "clipedit/shapes-muse", n: int = 600, seed: int
 
     with torch.no_grad():
         out = {"real": rates(x), "decoded": rates(gen.detokenize(gen.tokenize(x)))}
-        path = model if str(model).endswith(".pt") else None
-        if path is None and model == "clipedit/shapes-muse":
-            from clipedit.training.shapes_muse import ASSET as path
+        path = ASSET if model == SHAPES_MUSE else Path(model) if str(model).endswith(".pt") else None
         meta = read_shapes_muse(path)[2] if path is not None else {}
-        if "centroids" in meta:
-            from clipedit.training.shapes_muse import PATCH, patches
-
-            cents = meta["centroids"].float()
-            look = cents[torch.cdist(patches(x), cents).argmin(1)].view(n, -1, cents.shape[1]).transpose(1, 2)
+        if "centroids" in meta:  # the code table alone: each patch drawn as its own cluster's centroid
+            codes = PatchCodes(len(meta["centroids"]))
+            codes.centroids = meta["centroids"].float()
+            look = codes.centroids[codes.assign(x).view(n, -1)].transpose(1, 2)  # (n, 3·PATCH², patches)
             out["centroids"] = rates(F.fold(look, x.shape[-2:], PATCH, stride=PATCH).clamp(0, 1))
     return out
 

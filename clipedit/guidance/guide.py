@@ -47,6 +47,12 @@ def preprocess(images: torch.Tensor, model: ClipModel) -> torch.Tensor:
     return (x - model.mean.view(1, 3, 1, 1)) / model.std.view(1, 3, 1, 1)
 
 
+def clip_embed(model: ClipModel, images: torch.Tensor) -> torch.Tensor:
+    """Unit CLIP image embeddings ``(B, D)`` (float32, on the model's device) of images ``(B, 3, H, W)`` in
+    ``[0, 1]``, without augmentation; differentiable."""
+    return F.normalize(model.encode_image(preprocess(images.to(model.device), model)).float(), dim=-1)
+
+
 @dataclass
 class Prompt:
     """A guidance target: a text or an image, with a weight (negative = push away)."""
@@ -226,7 +232,7 @@ class CLIPGuide(nn.Module):
         x = as_image_batch(images, "images")
         out = torch.zeros(x.shape[0], len(self.prompts))
         for i, (m, a) in enumerate(zip(self.models, self.model_weights)):
-            emb = F.normalize(m.encode_image(preprocess(x.to(m.device), m)), dim=-1)
+            emb = clip_embed(m, x)
             out += a * cosine_similarity_matrix(emb, self.targets(i)).cpu()
         return out / (sum(self.model_weights) or 1.0)
 

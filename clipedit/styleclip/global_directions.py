@@ -38,7 +38,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from clipedit.guidance.guide import preprocess
+from clipedit.guidance.guide import clip_embed
 from clipedit.models.openai_clip import ClipModel
 from clipedit.progress import progress_bar
 from clipedit.styleclip.stylegan2 import Generator, to_unit
@@ -91,11 +91,6 @@ def fingerprint(G: Generator) -> str:
         h.update(name.encode())
         h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
-
-
-def clip_embed(model: ClipModel, images: torch.Tensor) -> torch.Tensor:
-    """Unit CLIP image embeddings ``(B, D)`` (float32) of images ``(B, 3, H, W)`` in ``[0, 1]``."""
-    return F.normalize(model.encode_image(preprocess(images.to(model.device), model)).float(), dim=-1)
 
 
 def style_layers_for_edit(G: Generator) -> list[int]:

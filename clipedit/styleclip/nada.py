@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from clipedit.guidance.guide import clip_embed
 from clipedit.models.openai_clip import ClipModel
-from clipedit.styleclip.global_directions import clip_embed
 from clipedit.styleclip.stylegan2 import Generator, to_unit
 
 

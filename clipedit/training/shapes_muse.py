@@ -221,11 +221,11 @@ def train_vq(steps: int | None = 3000, minutes: float | None = None, batch: int 
 
 def _guide_embedder():
     """The frozen offline guide's image tower as ``f(images (B, 3, H, W) in [0, 1]) -> (B, D)`` unit embeddings."""
-    from clipedit.guidance.guide import preprocess
+    from clipedit.guidance import clip_embed
     from clipedit.models.registry import load_clip
 
     clip = load_clip("clipedit/shapes", device="cpu").requires_grad_(False)
-    return lambda images: F.normalize(clip.encode_image(preprocess(images, clip)), dim=-1)
+    return lambda images: clip_embed(clip, images)
 
 
 def train_transformer(vq_path: Path, steps: int | None = 6000, minutes: float | None = None, batch: int = 64,
