@@ -178,3 +178,40 @@ def test_patch_kmeans_finds_separated_clusters_and_codes_are_local():
     same = torch.ones(4, 4, dtype=torch.bool)
     same[0, 0] = False
     assert a.shape == (2, 4, 4) and torch.equal(a[:, same], b[:, same])
+
+
+def test_shapes_gan_cleanup_stage_resumes_with_its_estimator(tmp_path):
+    from clipedit.training.shapes_gan import train
+
+    g0, out, state = tmp_path / "g0.pt", tmp_path / "g.pt", tmp_path / "s"
+    train(batch=4, out=g0, steps=1, log_every=1, progress=False, projected=0.0)
+    kw = dict(batch=4, out=out, state=state, log_every=2, progress=False, cleanup=1.0, adversarial=0.0,
+              estimator_steps=2, init=g0)
+    train(steps=2, **kw)
+    e1 = torch.load(out, map_location="cpu", weights_only=True)
+    train(steps=3, resume=True, **kw)
+    ck = torch.load(out, map_location="cpu", weights_only=True)
+    assert ck["meta"]["steps"] == 3 and ck["meta"]["cleanup"] == 1.0 and ck["meta"]["adversarial"] == 0.0
+    assert not torch.equal(ck["g_ema"]["conv1.conv.weight"], e1["g_ema"]["conv1.conv.weight"])
+    g0_sd = torch.load(g0, map_location="cpu", weights_only=True)["g_ema"]
+    assert all(torch.equal(ck["g_ema"][k], v) for k, v in g0_sd.items() if k.startswith("style."))  # mapping frozen
+    assert torch.allclose(ck["latent_avg"], torch.load(g0, map_location="cpu", weights_only=True)["latent_avg"])
+    with pytest.raises(ValueError, match="nothing to train"):
+        train(steps=1, batch=4, out=out, cleanup=0.0, adversarial=0.0, progress=False)
+    with pytest.raises(ValueError, match="needs --init"):
+        train(steps=1, batch=4, out=out, cleanup=1.0, adversarial=0.0, progress=False)
+
+
+def test_scene_estimator_renders_the_parameters_it_reads():
+    """The render half of the clean-up target: with the true parameters read off, it gives the scene back exactly."""
+    from clipedit.data.shapes import sample_batch
+    from clipedit.training.shapes_gan import SceneEstimator
+
+    b = sample_batch(16, resolution=32, generator=torch.Generator().manual_seed(3), exclude=(), noise=0.0)
+    E = SceneEstimator()
+    E.forward = lambda x: {"shape": torch.nn.functional.one_hot(b.shape, 6).float(), "colour_rgb": b.colour_rgb,
+                           "background_rgb": b.background_rgb, "center": b.center, "size": b.size,
+                           "rotation": b.rotation}
+    img, mask = E.render(b.images)
+    assert torch.allclose(img, b.images, atol=1e-6)
+    assert mask.shape == (16, 1, 32, 32) and bool(((mask > 0.5).flatten(1).sum(1) > 10).all())

@@ -67,6 +67,12 @@ class ShapeBatch:
         center: ``(B, 2)`` float, shape centre in ``[-1, 1]`` (x right, y down).
         size: ``(B,)`` float, shape radius as a fraction of the half-width.
         captions: one caption per image.
+        rotation: ``(B,)`` float, radians counter-clockwise.
+        colour_rgb: ``(B, 3)`` the object's jittered colour in ``[0, 1]``.
+        background_rgb: ``(B, 3)`` the background's jittered colour in ``[0, 1]``.
+
+    ``render_shapes(shape, colour_rgb, background_rgb, center, size, rotation, H)`` renders ``images`` again
+    (without the pixel noise).
     """
 
     images: torch.Tensor
@@ -76,6 +82,9 @@ class ShapeBatch:
     center: torch.Tensor
     size: torch.Tensor
     captions: list[str]
+    rotation: torch.Tensor | None = None
+    colour_rgb: torch.Tensor | None = None
+    background_rgb: torch.Tensor | None = None
 
 
 def _inside(kind: int, ux: torch.Tensor, uy: torch.Tensor) -> torch.Tensor:
@@ -242,4 +251,5 @@ def sample_batch(
         make_caption(COLOUR_NAMES[c], SHAPES[s], BACKGROUND_NAMES[b], float(z), (float(x), float(y)), rng)
         for c, s, b, z, (x, y) in zip(colour.tolist(), shape.tolist(), background.tolist(), size.tolist(), center.tolist())
     ]
-    return ShapeBatch(imgs, shape.to(device), colour.to(device), background.to(device), center, size, captions)
+    return ShapeBatch(imgs, shape.to(device), colour.to(device), background.to(device), center, size, captions,
+                      rotation, col_rgb, bg_rgb)
