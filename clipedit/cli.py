@@ -11,7 +11,7 @@ several formats go beside it with the same stem), ``--seed``, ``--steps``,
     clipedit draw "a red circle" --style painting.jpg          # StyleCLIPDraw
     clipedit edit "a blue circle" --out edit.png              # StyleCLIP on the offline demo generator
     clipedit edit "a person with purple hair" --generator stylegan2-ffhq-config-f --latent latents.pt
-    clipedit edit "a blue circle" --method global --beta 0.15 --alpha 4.1   # StyleCLIP global directions
+    clipedit edit "a blue circle" --method global   # StyleCLIP global directions (demo: α 2, β 0.4)
     clipedit mapper train "a blue circle" --out m.pt; clipedit edit "a blue circle" --method mapper --mapper m.pt
     clipedit nada "a circle" "a square" --out g.pt; clipedit edit "a blue square" --generator g.pt
     clipedit invert photo.jpg --generator ffhq.pkl --out inverted.png
@@ -431,7 +431,7 @@ def _check_edit_method(a: argparse.Namespace) -> None:
     if a.mapper and not Path(a.mapper).expanduser().is_file():
         raise UsageError(f"--mapper file not found: {a.mapper}")
     if a.method == "global":
-        if not 0 <= a.beta <= 1:
+        if a.beta is not None and not 0 <= a.beta <= 1:
             raise UsageError(f"--beta is a cosine threshold in [0, 1], got {a.beta:g}")
         neutral = a.neutral or ("a shape" if a.generator in (None, "clipedit/shapes-stylegan2") else "a face")
         if neutral.strip() == a.prompt.strip():
@@ -454,7 +454,7 @@ def _edit_other(a: argparse.Namespace) -> int:
         res, before = edit_global(a.prompt, neutral=a.neutral, generator=a.generator, seed=a.seed,
                                   truncation=a.truncation, model=a.model, alpha=a.alpha, beta=a.beta,
                                   n_samples=a.samples, device=a.device, progress=_bar(a))
-        image, info = res.image, {"alpha": a.alpha, "beta": a.beta, "channels_changed": res.n_channels,
+        image, info = res.image, {"alpha": res.alpha, "beta": res.beta, "channels_changed": res.n_channels,
                                   "neutral": a.neutral}
     else:
         from clipedit.device import select_device
@@ -828,9 +828,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="optimise (latent optimisation, default), mapper (a trained --mapper file) or global "
                         "(global directions in StyleSpace)")
     e.add_argument("--mapper", default=None, help="--method mapper: the file from `clipedit mapper train`")
-    e.add_argument("--alpha", type=finite_float, default=4.1, help="--method global: edit strength α (default 4.1)")
-    e.add_argument("--beta", type=non_negative, default=0.15,
-                   help="--method global: relevance threshold β in [0, 1] (default 0.15)")
+    e.add_argument("--alpha", type=finite_float, default=None,
+                   help="--method global: edit strength α (default 2 on the demo generator, else StyleCLIP's 4.1)")
+    e.add_argument("--beta", type=non_negative, default=None,
+                   help="--method global: relevance threshold β in [0, 1] (default 0.4 on the demo generator, else "
+                        "StyleCLIP's 0.15)")
     e.add_argument("--neutral", default=None,
                    help='--method global: the neutral text (default "a shape" for the demo, "a face" otherwise)')
     e.add_argument("--samples", type=positive_int, default=100,

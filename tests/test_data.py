@@ -54,3 +54,11 @@ def test_batches_respect_held_out_pairs_and_captions():
     assert {(COLOUR_NAMES[c], SHAPES[s]) for c, s in zip(only.colour.tolist(), only.shape.tolist())} <= set(HELD_OUT)
     assert b.images.shape == (500, 3, 32, 32) and 0 <= float(b.images.min()) and float(b.images.max()) <= 1
     assert make_caption("orange", "star").split(" orange")[0].endswith("an")
+
+
+def test_a_batch_carries_every_parameter_needed_to_render_it_again():
+    b = sample_batch(64, 32, torch.Generator().manual_seed(4), exclude=(), noise=0.0)
+    again = render_shapes(b.shape, b.colour_rgb, b.background_rgb, b.center, b.size, b.rotation, 32)
+    assert torch.equal(again, b.images)
+    assert float(b.rotation.abs().max()) <= math.radians(20) + 1e-6
+    assert b.colour_rgb.shape == b.background_rgb.shape == (64, 3)

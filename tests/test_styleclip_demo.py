@@ -73,3 +73,31 @@ def test_demo_mapper_edits_held_out_latents(G):
             v = judge(to_unit(G.synthesis(run.mapper.edit(w))))
         blue += sum(c == "blue" for c in v.colour)
     assert blue >= 12, blue
+
+
+def test_cli_global_mapper_and_nada_offline(tmp_path, monkeypatch):
+    """Every StyleGAN editing method from the command line, offline, on the bundled demo generator: global
+    directions at the demo's own α/β (fs3 cached under CLIPEDIT_CACHE), a mapper trained and applied, NADA writing a
+    generator that `edit --generator` reads."""
+    monkeypatch.setenv("CLIPEDIT_CACHE", str(tmp_path / "cache"))
+    g = tmp_path / "global.png"
+    assert main(["edit", "a blue circle", "--method", "global", "--samples", "2", "--neutral", "a circle",
+                 "--out", str(g), "--quiet", "--model", "clipedit/shapes"]) == 0
+    info = json.loads(g.with_suffix(".json").read_text())
+    assert (info["alpha"], info["beta"]) == (2.0, 0.4) and info["channels_changed"] > 0
+    assert list((tmp_path / "cache" / "fs3").glob("fs3-*.pt"))  # measured once, cached
+    assert main(["edit", "a blue circle", "--method", "global", "--samples", "2", "--neutral", "a circle",
+                 "--alpha", "4.1", "--beta", "0.15", "--out", str(g), "--quiet", "--model", "clipedit/shapes"]) == 0
+    assert (json.loads(g.with_suffix(".json").read_text())["beta"]) == 0.15
+    m = tmp_path / "m.pt"
+    assert main(["mapper", "train", "a blue circle", "--steps", "2", "--batch", "2", "--out", str(m), "--quiet",
+                 "--model", "clipedit/shapes"]) == 0
+    e = tmp_path / "mapped.png"
+    assert main(["edit", "a blue circle", "--method", "mapper", "--mapper", str(m), "--out", str(e), "--quiet",
+                 "--model", "clipedit/shapes"]) == 0 and e.is_file()
+    n = tmp_path / "square.pt"
+    assert main(["nada", "a circle", "a square", "--steps", "2", "--layers", "2", "--out", str(n), "--quiet",
+                 "--model", "clipedit/shapes"]) == 0 and n.with_suffix(".png").is_file()
+    a = tmp_path / "after.png"
+    assert main(["edit", "a blue square", "--generator", str(n), "--steps", "2", "--out", str(a), "--quiet",
+                 "--model", "clipedit/shapes"]) == 0 and a.is_file()

@@ -118,9 +118,13 @@ def compare(G, n: int, steps_opt: int, steps_mapper: int, steps_nada: int, table
     from clipedit.styleclip.nada import nada
 
     clip = load_clip(GUIDE, device="cpu")
+    from clipedit.styleclip.global_directions import DEMO_ALPHA_BETA, STYLECLIP_ALPHA_BETA
+
+    settings = {"global directions": STYLECLIP_ALPHA_BETA, "global directions (demo default)": DEMO_ALPHA_BETA}
     rows: dict[str, dict] = {m: {"pre": 0.0, "edit_s": [], "judged": [], "dw": []} for m in
-                             ("optimisation", "mapper", "global directions", "NADA")}
-    rows["global directions"]["pre"] = table_s
+                             ("optimisation", "mapper", *settings, "NADA")}
+    for name in settings:
+        rows[name]["pre"] = table_s
     for prompt, colour, shape in EDITS:
         starts = pick(G, colour, shape, n)
         w = torch.cat(starts)
@@ -150,10 +154,11 @@ def compare(G, n: int, steps_opt: int, steps_mapper: int, steps_nada: int, table
         rows["mapper"]["dw"] += (edited_w - wp).flatten(1).norm(dim=1).tolist()
         # global directions: from "a {shape}" to the prompt
         dt = text_direction(clip, prompt, f"a {shape}")
-        t = time.perf_counter()
-        after = torch.cat([global_edit(G, x, table, dt).image for x in starts])
-        rows["global directions"]["edit_s"].append((time.perf_counter() - t) / len(starts))
-        rows["global directions"]["judged"].append(judge_edits(before, after, colour, shape))
+        for name, (alpha, beta) in settings.items():
+            t = time.perf_counter()
+            after = torch.cat([global_edit(G, x, table, dt, alpha=alpha, beta=beta).image for x in starts])
+            rows[name]["edit_s"].append((time.perf_counter() - t) / len(starts))
+            rows[name]["judged"].append(judge_edits(before, after, colour, shape))
         # NADA: the whole generator from "a {shape}" to the prompt
         t = time.perf_counter()
         r = nada(G, f"a {shape}", prompt, clip, steps=steps_nada, seed=0, progress=False, **NADA_SETTINGS)
@@ -172,7 +177,7 @@ def compare(G, n: int, steps_opt: int, steps_mapper: int, steps_nada: int, table
     return out
 
 
-def beta_sweep(G, n: int, table, betas=(0.05, 0.1, 0.15, 0.2, 0.25, 0.3)) -> list[dict]:
+def beta_sweep(G, n: int, table, betas=(0.05, 0.1, 0.15, 0.2, 0.25, 0.3), alphas=(4.1,)) -> list[dict]:
     from clipedit.models.registry import load_clip
     from clipedit.styleclip.global_directions import global_edit, text_direction
 
@@ -183,13 +188,14 @@ def beta_sweep(G, n: int, table, betas=(0.05, 0.1, 0.15, 0.2, 0.25, 0.3)) -> lis
         sets.append((colour, shape, starts, render(G, torch.cat(starts)), text_direction(clip, prompt, f"a {shape}")))
     rows = []
     for beta in betas:
-        judged, chans = [], []
-        for colour, shape, starts, before, dt in sets:
-            edits = [global_edit(G, x, table, dt, beta=beta) for x in starts]
-            chans.append(edits[0].n_channels)
-            judged.append(judge_edits(before, torch.cat([e.image for e in edits]), colour, shape))
-        rows.append({"beta": beta, "channels": sum(chans) / len(chans),
-                     **{k: sum(d[k] for d in judged) / len(judged) for k in judged[0]}})
+        for alpha in alphas:
+            judged, chans = [], []
+            for colour, shape, starts, before, dt in sets:
+                edits = [global_edit(G, x, table, dt, alpha=alpha, beta=beta) for x in starts]
+                chans.append(edits[0].n_channels)
+                judged.append(judge_edits(before, torch.cat([e.image for e in edits]), colour, shape))
+            rows.append({"beta": beta, "alpha": alpha, "channels": sum(chans) / len(chans),
+                         **{k: sum(d[k] for d in judged) / len(judged) for k in judged[0]}})
     return rows
 
 
@@ -242,7 +248,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps-nada", type=int, default=200)
     p.add_argument("--fs3-samples", type=int, default=64)
     p.add_argument("--grid", default=None, help="write the NADA before/after grid here")
-    p.add_argument("--only", nargs="*", default=["quality", "compare", "beta", "nada"])
+    p.add_argument("--only", nargs="*", default=["quality", "compare", "beta", "grid", "nada"],
+                   choices=["quality", "compare", "beta", "grid", "nada"])
     a = p.parse_args(argv)
     torch.manual_seed(0)
     G = load_generator(a.generator, device="cpu")
@@ -255,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{what} histogram (judge, ψ 1.0 vs real): " + ", ".join(
                 f"{k} {f:.2f}/{r:.2f}" for k, f, r in zip(names, q[f"{what}_hist_fake"], q[f"{what}_hist_real"]))
                 + f"; total variation {q[f'{what}_tv']:.2f}", flush=True)
-    if "compare" in a.only or "beta" in a.only:
+    if {"compare", "beta", "grid"} & set(a.only):
         table, table_s = fs3_table(G, a.fs3_samples)
         print(f"\nfs3 {tuple(table.fs3.shape)}: {a.fs3_samples} samples per channel, {table_s:.0f} s", flush=True)
     if "compare" in a.only:
@@ -263,7 +270,7 @@ def main(argv: list[str] | None = None) -> None:
         print("\n| method | preprocessing (s) | time per edit (ms) | success | shape kept | background kept | "
               "mask IoU | ‖Δw‖ |\n|---|---|---|---|---|---|---|---|")
         for r in rows:
-            dw = f"{r['dw']:.2f}" if r["dw"] is not None else "— (S space)" if r["method"] == "global directions" \
+            dw = f"{r['dw']:.2f}" if r["dw"] is not None else "— (S space)" if r["method"].startswith("global directions") \
                 else "0 (weights change)"
             print(f"| {r['method']} | {r['pre_s']:.0f} | {r['edit_ms']:.0f} | {r['success']:.0%} | {r['shape_kept']:.0%} "
                   f"| {r['background_kept']:.0%} | {r['iou']:.2f} | {dw} |", flush=True)
@@ -273,6 +280,12 @@ def main(argv: list[str] | None = None) -> None:
         for r in beta_sweep(G, a.n, table):
             print(f"| {r['beta']} | {r['channels']:.0f} | {r['success']:.0%} | {r['colour']:.0%} | {r['shape_kept']:.0%} "
                   f"| {r['background_kept']:.0%} | {r['iou']:.2f} |", flush=True)
+    if "grid" in a.only:
+        print("\n| β | α | channels | success | colour | shape kept | background kept | mask IoU |\n"
+              "|---|---|---|---|---|---|---|---|")
+        for r in beta_sweep(G, a.n, table, betas=(0.15, 0.3, 0.4, 0.5), alphas=(1.0, 2.0, 4.1)):
+            print(f"| {r['beta']} | {r['alpha']} | {r['channels']:.0f} | {r['success']:.0%} | {r['colour']:.0%} | "
+                  f"{r['shape_kept']:.0%} | {r['background_kept']:.0%} | {r['iou']:.2f} |", flush=True)
     if "nada" in a.only:
         rows = nada_demos(G, a.steps_nada, grid=a.grid)
         print("\n| NADA | target before | target after | colour kept | other kept | mask IoU | training (s) |\n"

@@ -171,12 +171,15 @@ def text_direction(model: ClipModel, target: str, neutral: str, templates: Seque
 @dataclass
 class GlobalEdit:
     """An edit by a global direction: ``image`` ``(B, 3, H, W)`` in ``[0, 1]`` (CPU), ``styles`` the edited S vectors,
-    ``n_channels`` how many channels moved, ``relevance`` the per-channel ``fs3 · Δt`` ``(C,)``."""
+    ``n_channels`` how many channels moved, ``relevance`` the per-channel ``fs3 · Δt`` ``(C,)``, and the ``alpha``
+    and ``beta`` it used."""
 
     image: torch.Tensor
     styles: list[torch.Tensor]
     n_channels: int
     relevance: torch.Tensor
+    alpha: float = 4.1
+    beta: float = 0.15
 
 
 def style_delta(table: ChannelDirections, direction: torch.Tensor, alpha: float = 4.1, beta: float = 0.15
@@ -203,7 +206,7 @@ def global_edit(G: Generator, w: torch.Tensor, table: ChannelDirections, directi
     for li, d in zip(table.layers, deltas):
         styles[li] = styles[li] + d.to(styles[li])
     image = to_unit(G.synthesis(None, styles=styles, noise_mode=noise_mode)).cpu()
-    return GlobalEdit(image, [s.cpu() for s in styles], n, rel)
+    return GlobalEdit(image, [s.cpu() for s in styles], n, rel, alpha, beta)
 
 
 def default_neutral(generator: str | None) -> str:
@@ -211,12 +214,30 @@ def default_neutral(generator: str | None) -> str:
     return "a shape" if generator in (None, "clipedit/shapes-stylegan2") else "a face"
 
 
+#: StyleCLIP's global-direction strength α and threshold β, tuned for FFHQ and real CLIP.
+STYLECLIP_ALPHA_BETA = (4.1, 0.15)
+#: The bundled demo generator with the offline guide: its α/β grid's best (README: 50 % judged success against
+#: 0 % at StyleCLIP's values, where β lets 143-242 of its 608 channels move and the object dissolves).
+DEMO_ALPHA_BETA = (2.0, 0.4)
+
+
+def default_alpha_beta(generator: str | os.PathLike | None) -> tuple[float, float]:
+    """``(α, β)`` when none are given: :data:`DEMO_ALPHA_BETA` for the shapes demo, StyleCLIP's otherwise.
+
+    >>> default_alpha_beta(None), default_alpha_beta("stylegan2-ffhq-config-f")
+    ((2.0, 0.4), (4.1, 0.15))
+    """
+    return DEMO_ALPHA_BETA if generator in (None, "clipedit/shapes-stylegan2") else STYLECLIP_ALPHA_BETA
+
+
 def edit_global(prompt: str, *, neutral: str | None = None, generator: str | os.PathLike | Generator | None = None,
                 latent: torch.Tensor | None = None, seed: int = 0, truncation: float = 0.7, model: str = "auto",
-                alpha: float = 4.1, beta: float = 0.15, n_samples: int = 100, cache: str | os.PathLike | None = None,
-                device: str | torch.device | None = None, progress: bool | None = None) -> tuple[GlobalEdit, torch.Tensor]:
+                alpha: float | None = None, beta: float | None = None, n_samples: int = 100,
+                cache: str | os.PathLike | None = None, device: str | torch.device | None = None,
+                progress: bool | None = None) -> tuple[GlobalEdit, torch.Tensor]:
     """The one-call global-directions edit behind ``clipedit edit --method global``: loads the generator and the
     CLIP model, measures (or loads the cached) ``fs3``, and edits ``latent`` (default: a seeded truncated sample).
+    ``alpha``/``beta`` default to :func:`default_alpha_beta` of a named generator (StyleCLIP's for a module).
     Returns the edit and the image before ``(1, 3, H, W)`` in ``[0, 1]``."""
     from clipedit.device import select_device
     from clipedit.models.registry import load_clip
@@ -227,6 +248,9 @@ def edit_global(prompt: str, *, neutral: str | None = None, generator: str | os.
     clip = load_clip(model, device=dev)
     neutral = neutral or default_neutral(None if isinstance(generator, Generator) else
                                          (str(generator) if generator is not None else None))
+    d_alpha, d_beta = STYLECLIP_ALPHA_BETA if isinstance(generator, Generator) else \
+        default_alpha_beta(str(generator) if generator is not None else None)
+    alpha, beta = d_alpha if alpha is None else alpha, d_beta if beta is None else beta
     table = cached_channel_directions(G, clip, cache=cache, n_samples=n_samples, progress=progress)
     w = G.sample_w(1, truncation=truncation, seed=seed) if latent is None else latent.to(dev)
     with torch.no_grad():

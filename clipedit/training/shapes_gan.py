@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from clipedit.data.shapes import render_shapes, sample_batch
+from clipedit.data.shapes import sample_batch
 from clipedit.styleclip.stylegan2 import EqualConv2d, EqualLinear, Generator, StyleGAN2Config
 
 ASSET = Path(__file__).resolve().parent.parent / "assets" / "shapes_stylegan2.pt"
@@ -119,87 +119,6 @@ def real_batch(n: int, g: torch.Generator) -> torch.Tensor:
     return sample_batch(n, resolution=32, generator=g, exclude=(), noise=0.0).images * 2 - 1
 
 
-class SceneEstimator(nn.Module):
-    """Reads a shapes-world scene's parameters off an image: ``(B, 3, 32, 32)`` in ``[0, 1]`` -> a dict of
-    ``shape`` logits ``(B, 6)``, ``colour_rgb`` and ``background_rgb`` ``(B, 3)`` in ``[0, 1]``, ``center``
-    ``(B, 2)`` in ``[-1, 1]``, ``size`` ``(B,)`` and ``rotation`` ``(B,)`` (radians), as
-    :func:`clipedit.data.shapes.sample_batch` draws them. Trained here, on rendered scenes only
-    (:func:`train_estimator`); it is not the judge, which never takes part in training.
-
-    >>> out = SceneEstimator()(torch.rand(2, 3, 32, 32))
-    >>> {k: tuple(v.shape) for k, v in out.items()}["shape"], tuple(out["center"].shape)
-    ((2, 6), (2, 2))
-    """
-
-    def __init__(self, width: int = 32) -> None:
-        super().__init__()
-        c = width
-
-        def block(a: int, b: int, stride: int) -> nn.Sequential:
-            return nn.Sequential(nn.Conv2d(a, b, 3, stride, 1), nn.BatchNorm2d(b), nn.ReLU())
-
-        self.features = nn.Sequential(block(3, c, 2), block(c, 2 * c, 1), block(2 * c, 2 * c, 2),
-                                      block(2 * c, 4 * c, 1), block(4 * c, 4 * c, 2))  # 32 -> 4
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(4 * c * 16, 256), nn.ReLU(), nn.Linear(256, 6 + 3 + 3 + 2 + 1 + 1))
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        o = self.head(self.features(x * 2 - 1))
-        return {"shape": o[:, :6], "colour_rgb": torch.sigmoid(o[:, 6:9]), "background_rgb": torch.sigmoid(o[:, 9:12]),
-                "center": torch.tanh(o[:, 12:14]), "size": o[:, 14], "rotation": o[:, 15]}
-
-    def render(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The clean scene nearest ``x`` ``(B, 3, 32, 32)`` in ``[0, 1]``: ``(images (B, 3, 32, 32) in [0, 1],
-        object masks (B, 1, 32, 32) in [0, 1])``, rendered by :func:`clipedit.data.shapes.render_shapes` from the
-        estimated parameters."""
-        p = self(x)
-        shape, size = p["shape"].argmax(1), p["size"].clamp(0.15, 0.6)
-        args = (p["center"], size, p["rotation"].clamp(-0.5, 0.5), x.shape[-1])
-        images = render_shapes(shape, p["colour_rgb"], p["background_rgb"], *args)
-        mask = render_shapes(shape, torch.ones_like(p["colour_rgb"]), torch.zeros_like(p["colour_rgb"]), *args)[:, :1]
-        return images, mask
-
-
-def train_estimator(steps: int = 3000, batch: int = 128, seed: int = 0, log=print) -> SceneEstimator:
-    """Fit a :class:`SceneEstimator` on freshly rendered scenes (every colour/shape pair, no pixel noise): shape
-    cross-entropy plus the squared errors of the other parameters. A few minutes on a CPU; returned in eval mode."""
-    torch.manual_seed(seed)
-    E, g = SceneEstimator(), torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(E.parameters(), lr=2e-3)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=steps)
-    for i in range(steps):
-        b = sample_batch(batch, resolution=32, generator=g, exclude=(), noise=0.0)
-        p = E(b.images)
-        loss = F.cross_entropy(p["shape"], b.shape) + 10 * sum(
-            F.mse_loss(p[k], getattr(b, k)) for k in ("colour_rgb", "background_rgb", "center", "size", "rotation"))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        if log is not None and (i + 1) % 500 == 0:
-            log(f"estimator step {i + 1}: loss {loss.item():.4f}")
-    return E.eval().requires_grad_(False)
-
-
-def cleanup_loss(G: Generator, E: SceneEstimator, latents: torch.Tensor, reference: Generator,
-                 object_weight: float = 4.0) -> torch.Tensor:
-    """Pull each of ``G``'s samples toward the clean scene :class:`SceneEstimator` reads off the *reference*
-    generator's sample of the same latent (its layout, colours and shape, snapped to crisp shapes-world geometry):
-    MSE + L1 at four scales (1, 2, 4, 8 px), pixels on and around the object weighted ``1 + object_weight``.
-    ``latents`` ``(B, n_latent, style_dim)``. The target is read off the frozen reference, not off ``G`` itself:
-    read off ``G``, the pull has a trivial fixed point, and every sample collapsed to one faint dot in 1,000 steps."""
-    with torch.no_grad():
-        ref = reference.synthesis(latents, noise_mode="const")
-        y, m = E.render(((ref + 1) / 2).clamp(0, 1))
-        y = y * 2 - 1
-        wgt = 1 + object_weight * F.max_pool2d(m, 3, 1, 1)
-    x = G.synthesis(latents, noise_mode="random")
-    loss = x.new_zeros(())
-    for k in (1, 2, 4, 8):
-        d, wk = (F.avg_pool2d(x - y, k), F.avg_pool2d(wgt, k)) if k > 1 else (x - y, wgt)
-        loss = loss + (d.pow(2) * wk).mean() + (d.abs() * wk).mean()
-    return loss
-
-
 def make_latents(G: Generator, n: int, mixing: float = 0.9) -> torch.Tensor:
     z = torch.randn(2, n, G.style_dim)
     w = G.mapping(z.view(-1, G.style_dim)).view(2, n, -1)
@@ -218,115 +137,75 @@ def save(G_ema: Generator, out: Path, meta: dict) -> None:
 
 def train(minutes: float = 35.0, batch: int = 32, seed: int = 0, out: Path = ASSET, r1_gamma: float = 1.0,
           log_every: int = 200, state: Path | None = None, resume: bool = False, steps: int | None = None,
-          progress: bool | None = None, projected: float = 1.0, init: Path | None = None, cleanup: float = 0.0,
-          adversarial: float = 1.0, estimator_steps: int = 2000) -> Generator:
+          progress: bool | None = None, projected: float = 1.0, init: Path | None = None) -> Generator:
     """Train for ``minutes`` (wall clock, over all resumes) or ``steps``, on the shared loop
     (:func:`clipedit.training.loop.train_loop`). ``state``: the training-state folder (G, D, EMA, optimisers, RNGs)
     so ``resume=True`` continues a run; the EMA generator is written to ``out`` every ``log_every`` steps.
-
-    ``adversarial``: weight of the GAN losses (0: no discriminator at all). ``projected``: weight of the
-    :class:`ProjectedDiscriminator` term beside the pixel discriminator (0: the pixel discriminator alone, as the
-    first demo generator was trained). ``init``: start G (and its EMA) from a generator file in the same config.
-    ``cleanup``: weight of :func:`cleanup_loss` (needs ``init``, the frozen reference): each sample against the
-    clean scene a :class:`SceneEstimator` (fitted first, ``estimator_steps`` steps, kept in the state) reads off
-    the reference's sample of the same latent, on latents truncated by ψ ~ U(0.5, 1) for half the batch. Without
-    the adversarial losses the mapping network stays frozen, so latents keep their meaning (the shipped generator's
-    last stage: ``--init F --cleanup 1 --adversarial 0``)."""
+    ``projected``: weight of the :class:`ProjectedDiscriminator` term (0: the pixel discriminator alone, as the
+    first demo generator was trained). ``init``: start G (and its EMA) from a generator file in the same config."""
     from clipedit.training.loop import LoopConfig, TrainState, train_loop
 
-    from clipedit.training.loop import _has_state
-
-    if adversarial <= 0 and cleanup <= 0:
-        raise ValueError("nothing to train: give --adversarial or --cleanup a positive weight")
-    if cleanup > 0 and init is None:
-        raise ValueError("--cleanup needs --init: the generator whose samples it cleans up")
-    G = Generator(DEMO_CONFIG)
+    G, D = Generator(DEMO_CONFIG), Discriminator()
     if init is not None:
-        ck = torch.load(init, map_location="cpu", weights_only=True)
-        G.load_state_dict(ck["g_ema"])
-        G.latent_avg.copy_(ck["latent_avg"] if "latent_avg" in ck else G.mean_latent(10_000))
+        G.load_state_dict(torch.load(init, map_location="cpu", weights_only=True)["g_ema"])
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-    reference = copy.deepcopy(G).eval().requires_grad_(False) if cleanup > 0 else None
-    D = Discriminator() if adversarial > 0 else None
-    P = ProjectedDiscriminator() if adversarial > 0 and projected > 0 else None
-    E = None
-    if cleanup > 0:  # fitted once; a resumed run gets it back from the state
-        E = SceneEstimator().eval().requires_grad_(False) if resume and _has_state(state) else \
-            train_estimator(estimator_steps, seed=seed)
-    if adversarial <= 0:
-        G.style.requires_grad_(False)  # the mapping stays: latents (and the mean latent) keep their meaning
-    g_opt = torch.optim.Adam([p for p in G.parameters() if p.requires_grad], lr=0.002, betas=(0.0, 0.99))
-    d_params = [*(D.parameters() if D is not None else ()), *(P.parameters() if P is not None else ())]
-    d_opt = torch.optim.Adam(d_params, lr=0.002, betas=(0.0, 0.99)) if d_params else None
+    P = ProjectedDiscriminator() if projected > 0 else None
+    g_opt = torch.optim.Adam(G.parameters(), lr=0.002, betas=(0.0, 0.99))
+    d_params = [*D.parameters(), *(P.parameters() if P is not None else ())]
+    d_opt = torch.optim.Adam(d_params, lr=0.002, betas=(0.0, 0.99))
     ema_beta = 0.5 ** (batch / 10_000)  # EMA half-life of 10k images
 
     def step(st: TrainState) -> dict[str, float]:
         if st.accelerator.num_processes > 1:
             # G is driven through synthesis(W+), not forward(), so a data-parallel wrapper would not sync its gradients.
             raise RuntimeError("the demo GAN trainer runs in one process (no `accelerate launch` across devices)")
-        D_, g_raw, P_ = st.modules.get("D"), st.unwrap("G"), st.modules.get("P")
-        g_opt_ = st.optimizers["g_opt"]
-        logs: dict[str, float] = {}
+        D_, g_raw, P_ = st.modules["D"], st.unwrap("G"), st.modules.get("P")
 
         def critic(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             x = translate(x)
             return D_(x), (P_(x) if P_ is not None else x.new_zeros(x.shape[0], 1))
 
-        g_total = torch.zeros((), device=st.device)
-        if D_ is not None:
-            # discriminator
-            real = real_batch(batch, st.generators["data"]).to(st.device)
-            with torch.no_grad():
-                fake = g_raw.synthesis(make_latents(g_raw, batch), noise_mode="random")
-            (df, pf), (dr, pr) = critic(fake), critic(real)
-            d_loss = F.softplus(df).mean() + F.softplus(-dr).mean()
-            p_loss = F.softplus(pf).mean() + F.softplus(-pr).mean()
-            d_opt_ = st.optimizers["d_opt"]
-            d_opt_.zero_grad(set_to_none=True)
-            st.backward(d_loss + projected * p_loss)
-            d_opt_.step()
-            if st.step % 16 == 0:  # lazy R1
-                real.requires_grad_(True)
-                (grad,) = torch.autograd.grad(D_(real).sum(), real, create_graph=True)
-                r1 = grad.pow(2).sum([1, 2, 3]).mean()
-                d_opt_.zero_grad(set_to_none=True)
-                st.backward(r1_gamma / 2 * r1 * 16)
-                d_opt_.step()
-            # generator
+        # discriminator
+        real = real_batch(batch, st.generators["data"]).to(st.device)
+        with torch.no_grad():
             fake = g_raw.synthesis(make_latents(g_raw, batch), noise_mode="random")
-            df, pf = critic(fake)
-            g_loss, gp_loss = F.softplus(-df).mean(), F.softplus(-pf).mean()
-            g_total = adversarial * (g_loss + projected * gp_loss)
-            logs.update(d_loss=d_loss.item(), g_loss=g_loss.item(), p_loss=p_loss.item(), gp_loss=gp_loss.item())
-        if E is not None:
-            ref = reference.to(st.device)
-            with torch.no_grad():
-                wp = make_latents(ref, batch, mixing=0.5)  # mostly the unmixed latents users sample
-            avg = ref.latent_avg
-            psi = torch.where(torch.rand(batch) < 0.5, torch.ones(batch), 0.5 + 0.5 * torch.rand(batch))
-            c_loss = cleanup_loss(g_raw, E.to(wp.device), avg + psi.to(wp.device)[:, None, None] * (wp - avg), ref)
-            g_total = g_total + cleanup * c_loss
-            logs["cleanup"] = c_loss.item()
+        (df, pf), (dr, pr) = critic(fake), critic(real)
+        d_loss = F.softplus(df).mean() + F.softplus(-dr).mean()
+        p_loss = F.softplus(pf).mean() + F.softplus(-pr).mean()
+        d_opt_, g_opt_ = st.optimizers["d_opt"], st.optimizers["g_opt"]
+        d_opt_.zero_grad(set_to_none=True)
+        st.backward(d_loss + projected * p_loss)
+        d_opt_.step()
+        if st.step % 16 == 0:  # lazy R1
+            real.requires_grad_(True)
+            (grad,) = torch.autograd.grad(D_(real).sum(), real, create_graph=True)
+            r1 = grad.pow(2).sum([1, 2, 3]).mean()
+            d_opt_.zero_grad(set_to_none=True)
+            st.backward(r1_gamma / 2 * r1 * 16)
+            d_opt_.step()
+        # generator
+        fake = g_raw.synthesis(make_latents(g_raw, batch), noise_mode="random")
+        df, pf = critic(fake)
+        g_loss, gp_loss = F.softplus(-df).mean(), F.softplus(-pf).mean()
         g_opt_.zero_grad(set_to_none=True)
-        st.backward(g_total)
+        st.backward(g_loss + projected * gp_loss)
         g_opt_.step()
         with torch.no_grad():
             for pe, p in zip(G_ema.parameters(), g_raw.parameters()):
                 pe.lerp_(p, 1 - ema_beta)
             for be, b_ in zip(G_ema.buffers(), g_raw.buffers()):
                 be.copy_(b_)
-        return logs
+        return {"d_loss": d_loss.item(), "g_loss": g_loss.item(), "p_loss": p_loss.item(), "gp_loss": gp_loss.item()}
 
     def checkpoint(st: TrainState) -> None:
-        save(G_ema, out, {"steps": st.step, "minutes": round(st.seconds / 60, 2), "log": st.log, "batch": batch,
-                          "cleanup": cleanup, "adversarial": adversarial, "projected": projected})
+        save(G_ema, out, {"steps": st.step, "minutes": round(st.seconds / 60, 2), "log": st.log, "batch": batch})
 
     cfg = LoopConfig(steps=steps, minutes=minutes if steps is None else None, seed=seed, state_dir=state,
                      resume=resume, checkpoint_every=log_every, log_every=log_every, progress=progress)
-    modules = {"G": G, **({"D": D} if D is not None else {}), **({"P": P} if P is not None else {})}
-    optimizers = {"g_opt": g_opt, **({"d_opt": d_opt} if d_opt is not None else {})}
-    st = train_loop(step, modules, optimizers, cfg, generators={"data": torch.Generator()}, on_checkpoint=checkpoint,
-                    desc="shapes GAN", extra_state={"G_ema": G_ema, **({"E": E} if E is not None else {})})
+    modules = {"G": G, "D": D, **({"P": P} if P is not None else {})}
+    st = train_loop(step, modules, {"g_opt": g_opt, "d_opt": d_opt}, cfg,
+                    generators={"data": torch.Generator()}, on_checkpoint=checkpoint, desc="shapes GAN",
+                    extra_state={"G_ema": G_ema})
     print(f"wrote {out} after {st.step} steps ({st.seconds / 60:.1f} min in all)")
     return G_ema
 
@@ -343,23 +222,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--projected", type=float, default=1.0, help="weight of the projected (frozen-guide) discriminator; 0: off")
     p.add_argument("--init", type=Path, default=None, help="start the generator from this generator file")
     p.add_argument("--r1", type=float, default=1.0, help="R1 gamma of the pixel discriminator")
-    p.add_argument("--cleanup", type=float, default=0.0,
-                   help="weight of the pull toward the clean scene a fitted estimator reads off each sample; 0: off")
-    p.add_argument("--adversarial", type=float, default=1.0, help="weight of the GAN losses; 0: no discriminator")
-    p.add_argument("--estimator-steps", type=int, default=2000, help="training steps of the scene estimator (--cleanup)")
     a = p.parse_args(argv)
-    for name in ("minutes", "batch", "cleanup", "adversarial", "projected", "estimator_steps"):
-        if getattr(a, name) < 0 or (name in ("minutes", "batch") and getattr(a, name) <= 0):
-            p.error(f"--{name.replace('_', '-')} must be positive")
-    if a.cleanup <= 0 and a.adversarial <= 0:
-        p.error("nothing to train: give --adversarial or --cleanup a positive weight")
-    if a.cleanup > 0 and a.init is None:
-        p.error("--cleanup needs --init: the generator whose samples it cleans up")
-    if a.init is not None and not a.init.is_file():
-        p.error(f"--init: no such generator file: {a.init}")
     train(a.minutes, a.batch, a.seed, a.out, r1_gamma=a.r1, state=a.state, resume=a.resume, steps=a.steps,
-          projected=a.projected, init=a.init, cleanup=a.cleanup, adversarial=a.adversarial,
-          estimator_steps=a.estimator_steps)
+          projected=a.projected, init=a.init)
 
 
 if __name__ == "__main__":
