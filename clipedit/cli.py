@@ -397,8 +397,9 @@ def _cmd_nada(a: argparse.Namespace) -> int:
         raise UsageError(f"--layers {a.layers} is more than the generator's {G.n_latent} W+ layers")
     clip = load_clip(a.model, device=dev)
     r = nada(G, a.source, a.target, clip, steps=a.steps, batch=a.batch, k=a.layers, lr=a.lr, seed=a.seed,
-             progress=_bar(a))
+             train_noise=a.train_noise, progress=_bar(a))
     path = save_generator(r.generator, a.out, {"source": a.source, "target": a.target, "steps": r.steps,
+                                               "train_noise": a.train_noise,
                                                "seconds": round(r.seconds, 1), "layers": r.layer_counts})
     with torch.no_grad():  # before/after on fixed seeds: top row the original, bottom row the adapted generator
         w = torch.cat([G.sample_w(1, truncation=0.7, seed=s) for s in range(8)])
@@ -860,6 +861,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="k: W+ layers trained per step, chosen adaptively (default: all)")
     nd.add_argument("--batch", type=positive_int, default=2, help="latents per step (default 2)")
     nd.add_argument("--lr", type=positive, default=0.002, help="Adam learning rate (default 0.002)")
+    nd.add_argument("--train-noise", action="store_true",
+                    help="also train the layers' noise strengths, as NADA's code does (off: on the demo they became a "
+                         "texture over the whole image)")
     SUBCOMMANDS["nada"], CHECKS["nada"] = _cmd_nada, _check_nada
 
     iv = sub.add_parser("invert", help="project an image into a StyleGAN2 generator (W+ latent + noise)")

@@ -136,6 +136,9 @@ def test_nada_trains_only_the_selected_convs_and_leaves_the_frozen_generator(G, 
     after = r.generator.state_dict()
     changed = {k for k in after if not torch.equal(after[k], before[k])}
     assert changed and all(k.startswith("conv1.") for k in changed), changed  # mapping, to_rgb, other convs frozen
+    assert "conv1.noise.weight" not in changed  # noise strengths stay by default
+    r_noise = nada(G, "a circle", "a square", clip, steps=3, k=1, progress=False, train_noise=True)
+    assert not torch.equal(r_noise.generator.state_dict()["conv1.noise.weight"], before["conv1.noise.weight"])
     path = save_generator(r.generator, tmp_path / "g.pt")
     from clipedit.styleclip import load_generator
 

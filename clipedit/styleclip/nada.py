@@ -105,11 +105,15 @@ class NadaResult:
 def nada(generator: Generator, source: str, target: str, model: ClipModel, *, steps: int = 300, batch: int = 2,
          k: int | None = None, lr: float = 0.002, mixing: float = 0.9, select_batch: int = 8, select_iters: int = 1,
          augment: str = "none", n_augs: int = 1, seed: int = 0, minutes: float | None = None,
-         state: str | os.PathLike | None = None, resume: bool = False, progress: bool | None = None) -> NadaResult:
+         state: str | os.PathLike | None = None, resume: bool = False, progress: bool | None = None,
+         train_noise: bool = False) -> NadaResult:
     """Adapt a copy of ``generator`` from ``source`` to ``target`` (see module docstring). ``k``: W+ vectors whose
     convolutions train each step (default: all; NADA's FFHQ setting is 18 of 18). ``augment``/``n_augs``: CLIP views
     (``"none"`` as NADA, ``"cutouts"`` or ``"clipdraw"``); the trained and the frozen image of a latent get the
-    *same* random view, so the direction compares like with like. ``generator`` is not modified."""
+    *same* random view, so the direction compares like with like. ``train_noise``: the per-layer noise strengths
+    train with their convolutions, as in NADA's code; off by default, because on the demo the adaptation turned them
+    up into a texture over the whole image that the offline guide rewarded (README). ``generator`` is not
+    modified."""
     from clipedit.training.loop import LoopConfig, TrainState, train_loop
 
     if not source.strip() or not target.strip():
@@ -125,7 +129,7 @@ def nada(generator: Generator, source: str, target: str, model: ClipModel, *, st
     trained = copy.deepcopy(frozen).train()
     trained.requires_grad_(False)
     convs = [trained.conv1, *trained.convs]
-    params = [p for m in convs for p in m.parameters()]
+    params = [p for m in convs for n, p in m.named_parameters() if train_noise or not n.startswith("noise.")]
     for p in params:
         p.requires_grad_(True)
     opt = torch.optim.Adam(params, lr=lr, betas=(0.0, 0.99))
@@ -146,7 +150,8 @@ def nada(generator: Generator, source: str, target: str, model: ClipModel, *, st
             chosen = list(range(trained.n_latent))
         for j in chosen:
             counts[j] = counts.get(j, 0) + 1
-        active = {id(p) for m in layer_modules(trained, chosen) for p in m.parameters()}
+        active = {id(p) for m in layer_modules(trained, chosen) for n, p in m.named_parameters()
+                  if train_noise or not n.startswith("noise.")}
         for p in params:
             p.requires_grad_(id(p) in active)
         w = sample_wplus(frozen, batch, mixing, g, rng)
