@@ -113,13 +113,11 @@ def compare(G, n: int, steps_opt: int, steps_mapper: int, steps_nada: int, table
     from clipedit.guidance import CLIPGuide
     from clipedit.models.registry import load_clip
     from clipedit.styleclip import styleclip_edit
-    from clipedit.styleclip.global_directions import global_edit, text_direction
+    from clipedit.styleclip.global_directions import DEMO_ALPHA_BETA, STYLECLIP_ALPHA_BETA, global_edit, text_direction
     from clipedit.styleclip.mapper import train_mapper
     from clipedit.styleclip.nada import nada
 
     clip = load_clip(GUIDE, device="cpu")
-    from clipedit.styleclip.global_directions import DEMO_ALPHA_BETA, STYLECLIP_ALPHA_BETA
-
     settings = {"global directions": STYLECLIP_ALPHA_BETA, "global directions (demo default)": DEMO_ALPHA_BETA}
     rows: dict[str, dict] = {m: {"pre": 0.0, "edit_s": [], "judged": [], "dw": []} for m in
                              ("optimisation", "mapper", *settings, "NADA")}
@@ -270,8 +268,8 @@ def main(argv: list[str] | None = None) -> None:
         print("\n| method | preprocessing (s) | time per edit (ms) | success | shape kept | background kept | "
               "mask IoU | ‖Δw‖ |\n|---|---|---|---|---|---|---|---|")
         for r in rows:
-            dw = f"{r['dw']:.2f}" if r["dw"] is not None else "— (S space)" if r["method"].startswith("global directions") \
-                else "0 (weights change)"
+            dw = f"{r['dw']:.2f}" if r["dw"] is not None else \
+                "— (S space)" if r["method"].startswith("global directions") else "0 (weights change)"
             print(f"| {r['method']} | {r['pre_s']:.0f} | {r['edit_ms']:.0f} | {r['success']:.0%} | {r['shape_kept']:.0%} "
                   f"| {r['background_kept']:.0%} | {r['iou']:.2f} | {dw} |", flush=True)
     if "beta" in a.only:
