@@ -434,6 +434,7 @@ def _check_edit_method(a: argparse.Namespace) -> None:
     if a.method == "global":
         if a.beta is not None and not 0 <= a.beta <= 1:
             raise UsageError(f"--beta is a cosine threshold in [0, 1], got {a.beta:g}")
+        # default_neutral's rule on the name alone, so refusing stays instant (that module imports torch)
         neutral = a.neutral or ("a shape" if a.generator in (None, "clipedit/shapes-stylegan2") else "a face")
         if neutral.strip() == a.prompt.strip():
             raise UsageError(f"the prompt and the neutral text are the same ({neutral!r}): there is no direction")

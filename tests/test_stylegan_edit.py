@@ -152,3 +152,16 @@ def test_nada_refuses_bad_input(G, clip):
         nada(G, "a circle", "a circle", clip, steps=1)
     with pytest.raises(ValueError, match="k must be"):
         nada(G, "a circle", "a square", clip, steps=1, k=G.n_latent + 1)
+
+
+def test_demo_defaults_follow_what_the_generator_was_loaded_from(G, tmp_path):
+    from clipedit.styleclip import load_generator
+    from clipedit.styleclip.global_directions import default_alpha_beta, default_neutral, is_demo
+    from clipedit.styleclip.nada import save_generator
+
+    demo = load_generator(None)
+    assert is_demo(None) and is_demo("clipedit/shapes-stylegan2") and is_demo(demo)
+    assert (default_neutral(demo), default_alpha_beta(demo)) == ("a shape", (2.0, 0.4))
+    assert not is_demo(G) and default_alpha_beta(G) == (4.1, 0.15)  # built by hand: StyleCLIP's defaults
+    copy = load_generator(save_generator(demo, tmp_path / "g.pt"))
+    assert not is_demo(copy) and default_neutral(copy) == "a face"  # another file is another generator

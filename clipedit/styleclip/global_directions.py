@@ -209,9 +209,19 @@ def global_edit(G: Generator, w: torch.Tensor, table: ChannelDirections, directi
     return GlobalEdit(image, [s.cpu() for s in styles], n, rel, alpha, beta)
 
 
-def default_neutral(generator: str | None) -> str:
+def is_demo(generator: str | os.PathLike | Generator | None) -> bool:
+    """Whether ``generator`` is the bundled shapes demo: ``None`` or its name, or a module :func:`load_generator`
+    loaded from it (the loader records its source in ``G.source``); a module built by hand is not."""
+    from clipedit.styleclip.loaders import DEMO_NAME
+
+    if isinstance(generator, Generator):
+        return getattr(generator, "source", None) == DEMO_NAME
+    return generator is None or str(generator) == DEMO_NAME
+
+
+def default_neutral(generator: str | os.PathLike | Generator | None) -> str:
     """The neutral text when none is given: ``"a shape"`` for the shapes demo, ``"a face"`` for anything else."""
-    return "a shape" if generator in (None, "clipedit/shapes-stylegan2") else "a face"
+    return "a shape" if is_demo(generator) else "a face"
 
 
 #: StyleCLIP's global-direction strength α and threshold β, tuned for FFHQ and real CLIP.
@@ -221,13 +231,13 @@ STYLECLIP_ALPHA_BETA = (4.1, 0.15)
 DEMO_ALPHA_BETA = (2.0, 0.4)
 
 
-def default_alpha_beta(generator: str | os.PathLike | None) -> tuple[float, float]:
+def default_alpha_beta(generator: str | os.PathLike | Generator | None) -> tuple[float, float]:
     """``(α, β)`` when none are given: :data:`DEMO_ALPHA_BETA` for the shapes demo, StyleCLIP's otherwise.
 
     >>> default_alpha_beta(None), default_alpha_beta("stylegan2-ffhq-config-f")
     ((2.0, 0.4), (4.1, 0.15))
     """
-    return DEMO_ALPHA_BETA if generator in (None, "clipedit/shapes-stylegan2") else STYLECLIP_ALPHA_BETA
+    return DEMO_ALPHA_BETA if is_demo(generator) else STYLECLIP_ALPHA_BETA
 
 
 def edit_global(prompt: str, *, neutral: str | None = None, generator: str | os.PathLike | Generator | None = None,
@@ -237,7 +247,7 @@ def edit_global(prompt: str, *, neutral: str | None = None, generator: str | os.
                 progress: bool | None = None) -> tuple[GlobalEdit, torch.Tensor]:
     """The one-call global-directions edit behind ``clipedit edit --method global``: loads the generator and the
     CLIP model, measures (or loads the cached) ``fs3``, and edits ``latent`` (default: a seeded truncated sample).
-    ``alpha``/``beta`` default to :func:`default_alpha_beta` of a named generator (StyleCLIP's for a module).
+    ``neutral``, ``alpha`` and ``beta`` default to :func:`default_neutral` / :func:`default_alpha_beta` (:func:`is_demo`).
     Returns the edit and the image before ``(1, 3, H, W)`` in ``[0, 1]``."""
     from clipedit.device import select_device
     from clipedit.models.registry import load_clip
@@ -246,10 +256,8 @@ def edit_global(prompt: str, *, neutral: str | None = None, generator: str | os.
     dev = select_device(device)
     G = generator.to(dev).eval() if isinstance(generator, Generator) else load_generator(generator, device=dev)
     clip = load_clip(model, device=dev)
-    neutral = neutral or default_neutral(None if isinstance(generator, Generator) else
-                                         (str(generator) if generator is not None else None))
-    d_alpha, d_beta = STYLECLIP_ALPHA_BETA if isinstance(generator, Generator) else \
-        default_alpha_beta(str(generator) if generator is not None else None)
+    neutral = neutral or default_neutral(G)
+    d_alpha, d_beta = default_alpha_beta(G)
     alpha, beta = d_alpha if alpha is None else alpha, d_beta if beta is None else beta
     table = cached_channel_directions(G, clip, cache=cache, n_samples=n_samples, progress=progress)
     w = G.sample_w(1, truncation=truncation, seed=seed) if latent is None else latent.to(dev)

@@ -248,6 +248,7 @@ def load_generator(source: str | os.PathLike | None = None, device: str | torch.
                          f"unexpected {unexpected[:5]})")
     if w_avg is not None:
         G.latent_avg.copy_(w_avg.reshape(-1))
+    G.source = name  # what it was loaded from (e.g. DEMO_NAME): per-generator defaults read it
     return G.to(select_device(device)).eval().requires_grad_(False)
 
 
