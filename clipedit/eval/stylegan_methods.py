@@ -3,7 +3,7 @@
 ``python -m clipedit.eval.stylegan_methods [--generator G.pt] [--grid docs/nada.jpg]`` prints
 
 1. the generator's quality (confident samples, distinct (colour, shape) readings, the judge's class histogram
-   against the training distribution);
+   against the training distribution, and how often the judge reads the scene the latent's scene code names);
 2. one comparison table over the same judged edits (``"a blue circle"`` on circles of other colours, ``"a green
    square"`` on squares of other colours, held-out latents): preprocessing time, time per edit, success (the judge
    reads the target colour and shape), what is kept (shape, background, object mask IoU) and ‖Δw‖;
@@ -66,6 +66,29 @@ def quality(G, n: int = 512) -> dict:
         pr = torch.tensor([hr[k] / n for k in names])
         out[f"{what}_hist_fake"], out[f"{what}_hist_real"] = pf.tolist(), pr.tolist()
         out[f"{what}_tv"] = float((pf - pr).abs().sum() / 2)  # total variation distance of the histograms
+    out["names_its_scene"] = scene_agreement(G, n)
+    return out
+
+
+@torch.no_grad()
+def scene_agreement(G, n: int = 512, truncation: float = 0.7, seed: int = 300) -> dict[str, float]:
+    """Does a latent draw the scene :func:`clipedit.training.shapes_stylegan.scene_table` names for its ``z``
+    (ψ 0.7)? ``judged``: the judge reads that colour and shape; ``iou``: the object mask against the scene rendered
+    exactly (:func:`~clipedit.training.shapes_stylegan.render_code`), mean and ``iou_<shape>`` per shape. About
+    1/36 and near 0 for a generator whose mapping is not the scene table (a GAN's)."""
+    from clipedit.training.shapes_stylegan import code_to_scene, render_code, scene_table
+
+    z = torch.randn(n, G.style_dim, generator=torch.Generator().manual_seed(seed))
+    w = G.mapping(z)
+    avg = G.w_avg()
+    x = render(G, avg + truncation * (w - avg))
+    code = scene_table(z)
+    v, named = judge(x), code_to_scene(code)
+    ious = iou(foreground(x), foreground(render_code(truncation * code, G.size)))
+    out = {"judged": sum(c == COLOUR_NAMES[i] and s == SHAPES[j] for c, s, i, j in
+                         zip(v.colour, v.shape, named["colour"].tolist(), named["shape"].tolist())) / n,
+           "iou": float(ious.mean())}
+    out.update({f"iou_{k}": float(ious[named["shape"] == i].mean()) for i, k in enumerate(SHAPES)})
     return out
 
 
@@ -256,6 +279,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"confident (p > 0.9 colour and shape): ψ 0.7 {q['confident_trunc0.7']:.0%}, ψ 1.0 "
               f"{q['confident_trunc1.0']:.0%} (real {q['confident_real']:.0%}); distinct pairs in 512: "
               f"{q['distinct_pairs']} of 36")
+        sa = q["names_its_scene"]
+        print(f"the scene the latent names (scene table, ψ 0.7): judge reads it {sa['judged']:.0%}, object mask IoU "
+              f"{sa['iou']:.2f} (" + ", ".join(f"{k} {sa['iou_' + k]:.2f}" for k in SHAPES) + ")")
         for what, names in (("shape", SHAPES), ("colour", COLOUR_NAMES)):
             print(f"{what} histogram (judge, ψ 1.0 vs real): " + ", ".join(
                 f"{k} {f:.2f}/{r:.2f}" for k, f, r in zip(names, q[f"{what}_hist_fake"], q[f"{what}_hist_real"]))

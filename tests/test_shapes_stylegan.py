@@ -1,0 +1,110 @@
+"""The demo StyleGAN2's scene code and closed-form mapping network (clipedit.training.shapes_stylegan): exact
+invariants, no training trajectory asserted."""
+from __future__ import annotations
+
+import torch
+
+from clipedit.data.shapes import render_shapes
+from clipedit.styleclip.stylegan2 import Generator, StyleGAN2Config
+from clipedit.training.shapes_stylegan import (BLOCKS, CODE_MEAN, N_CODE, SceneEmbedding, code_to_scene, code_w_min,
+                                               export, render_code, sample_codes, scene_table, set_mapping,
+                                               shift_latent)
+
+CFG = StyleGAN2Config(size=8, style_dim=128, n_mlp=4, channels=((4, 16), (8, 8)))
+
+
+def _random_pair(seed: int = 0):
+    torch.manual_seed(seed)
+    G = Generator(CFG).eval()
+    emb = SceneEmbedding(torch.randn(128) * 0.3, seed=seed)
+    return G, emb
+
+
+def test_scene_table_balances_classes_and_spreads_the_continuous_parts():
+    z = torch.randn(60_000, 128, generator=torch.Generator().manual_seed(0))
+    f = scene_table(z) + CODE_MEAN
+    for a, b in BLOCKS:
+        assert torch.equal(f[:, a:b].sum(1), torch.ones(len(z)))           # exactly one class per block
+        share = torch.bincount(f[:, a:b].argmax(1), minlength=b - a).float() / len(z)
+        assert (share - 1 / (b - a)).abs().max() < 0.01, share             # equally likely (normal quantiles)
+    u = f[:, -8:]
+    assert u.min() >= -1 and u.max() <= 1
+    for q in (0.25, 0.5, 0.75):                                            # about uniform in [-1, 1]
+        assert ((u <= 2 * q - 1).float().mean(0) - q).abs().max() < 0.03
+
+
+def test_closed_form_mapping_is_the_scene_table():
+    G, emb = _random_pair()
+    emb.w0 += float(0.5 - code_w_min(emb).min())                           # every w positive, as export makes it
+    set_mapping(G, emb)
+    z = torch.randn(20_000, 128, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        err = (G.mapping(z) - emb(scene_table(z))).abs().amax(1)
+    assert float((err < 1e-3).float().mean()) > 0.99                       # all but z within 1/2000 of a threshold
+    # and the code read back from w names the same scene as the table
+    code = (G.mapping(z[:2000]).detach() - emb.w0) @ torch.linalg.pinv(emb.E.detach()).T
+    same = torch.stack([code_to_scene(code)[k] == code_to_scene(scene_table(z[:2000]))[k]
+                        for k in ("colour", "shape", "background")]).all(0)
+    assert float(same.float().mean()) > 0.99
+
+
+def test_shifting_the_latent_space_changes_no_pixel():
+    G, emb = _random_pair(1)
+    w = emb(sample_codes(4, torch.Generator().manual_seed(2)))
+    c = torch.full((128,), 3.7)
+    with torch.no_grad():
+        before = G.synthesis(w)
+        shift_latent(G, c)
+        after = G.synthesis(w + c)
+    assert torch.allclose(before, after, atol=1e-4)
+
+
+def test_code_w_min_is_a_lower_bound_and_export_makes_every_latent_positive(tmp_path):
+    G, emb = _random_pair(2)
+    code = sample_codes(5000, torch.Generator().manual_seed(3))
+    psi = torch.rand(5000, 1)
+    with torch.no_grad():
+        w = emb(code * psi)
+    assert bool((w >= code_w_min(emb) - 1e-5).all())
+    from clipedit.styleclip import load_generator
+
+    out = tmp_path / "g.pt"
+    export(G, emb, out)
+    G2 = load_generator(str(out), device="cpu")
+    z = torch.randn(4000, 128, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        assert float(G2.mapping(z).min()) > 0
+        shift = G2.latent_avg - emb.w0                                     # the export moved w by a constant
+        x_old, x_new = G.synthesis(emb(code[:4])), G2.synthesis(emb(code[:4]) + shift)
+    assert torch.allclose(x_old, x_new, atol=1e-4)                         # and re-biased so no pixel changed
+    assert torch.allclose(G2.mean_latent(), G2.latent_avg, atol=0.1)       # the mean code is 0
+
+
+def test_truncation_keeps_the_classes_and_shrinks_the_layout():
+    code = sample_codes(500, torch.Generator().manual_seed(5))
+    full, half = code_to_scene(code), code_to_scene(0.5 * code)
+    for k in ("colour", "shape", "background"):
+        assert torch.equal(full[k], half[k])
+    assert float(half["center"].norm(dim=1).mean()) < float(full["center"].norm(dim=1).mean())
+
+
+def test_render_code_is_the_shapes_world_renderer():
+    code = sample_codes(6, torch.Generator().manual_seed(6))
+    s = code_to_scene(code)
+    x = render_code(code, 32)
+    assert torch.equal(x, render_shapes(s["shape"], s["colour_rgb"], s["background_rgb"], s["center"], s["size"],
+                                        s["rotation"], 32))
+    assert code.shape == (6, N_CODE) and float(s["size"].min()) >= 0.22 and float(s["size"].max()) <= 0.55
+
+
+def test_renderer_trainer_resumes_on_the_loop(tmp_path):
+    from clipedit.styleclip import load_generator
+    from clipedit.training.shapes_stylegan import train
+
+    out = tmp_path / "g.pt"
+    train(batch=2, out=out, state=tmp_path / "s", steps=2, log_every=2, progress=False, feature_weight=0.0)
+    train(batch=2, out=out, state=tmp_path / "s", resume=True, steps=3, log_every=2, progress=False, feature_weight=0.0)
+    ck = torch.load(out, map_location="cpu", weights_only=True)
+    assert ck["meta"]["steps"] == 3 and set(ck["scene_code"]) == {"E", "w0"}
+    G = load_generator(str(out), device="cpu")
+    assert G.config.size == 32 and float(G.sample_w(64, seed=0).min()) > 0
