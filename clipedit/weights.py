@@ -246,7 +246,7 @@ for _name, _file, _path, _sha, _size, _what in [
 
 register_weights(WeightFile(
     "clipedit/shapes-stylegan2", "shapes_stylegan2.pt", None, None,
-    "clipedit's 32x32 demo StyleGAN2, trained as a renderer of the shapes world's scene code", None, "MIT", "styleclip"))
+    "clipedit's 32x32 demo StyleGAN2, trained on the shapes world", None, "MIT", "styleclip"))
 register_weights(WeightFile(
     "clipedit/adjustable-starry-night", "adjustable_starry_night.pt", None, None,
     "clipedit's loss-conditional (adjustable) style network for Starry Night, trained on Magenta's MobileNetV2",

@@ -88,13 +88,30 @@ def test_truncation_keeps_the_classes_and_shrinks_the_layout():
     assert float(half["center"].norm(dim=1).mean()) < float(full["center"].norm(dim=1).mean())
 
 
-def test_render_code_is_the_shapes_world_renderer():
+def test_render_code_is_the_shapes_world_renderer_and_blends_between_classes():
     code = sample_codes(6, torch.Generator().manual_seed(6))
-    s = code_to_scene(code)
-    x = render_code(code, 32)
-    assert torch.equal(x, render_shapes(s["shape"], s["colour_rgb"], s["background_rgb"], s["center"], s["size"],
-                                        s["rotation"], 32))
+    sure = code.clone()
+    sure[:, :15] *= 20                                                     # class blocks far from any boundary
+    s = code_to_scene(sure)
+    assert float(s["shape_weights"].max(1).values.min()) > 1 - 1e-6
+    x = render_code(sure, 32)
+    assert torch.allclose(x, render_shapes(s["shape"], s["colour_rgb"], s["background_rgb"], s["center"], s["size"],
+                                           s["rotation"], 32), atol=1e-5)
     assert code.shape == (6, N_CODE) and float(s["size"].min()) >= 0.22 and float(s["size"].max()) <= 0.55
+    # an untruncated code's colour is its class's colour plus its jitter, exactly
+    from clipedit.data.shapes import COLOURS, COLOUR_NAMES
+
+    full = code_to_scene(code)
+    base = torch.tensor([COLOURS[c] for c in COLOUR_NAMES])[full["colour"]]
+    assert torch.allclose(full["colour_rgb"], (base + 0.08 * (code + CODE_MEAN)[:, 15:18]).clamp(0, 1), atol=1e-6)
+    # a sample (ψ 0.7) is mostly one class; halfway between two colours the object is their mix
+    assert float(code_to_scene(0.7 * code)["colour_weights"].max(1).values.min()) > 0.9
+    mid = code[:1].clone()
+    mid[0, :6] = -CODE_MEAN[:6]
+    mid[0, 0] += 0.5
+    mid[0, 2] += 0.5                                                       # half red, half blue
+    wt = code_to_scene(mid)["colour_weights"][0]
+    assert torch.isclose(wt[0], wt[2]) and float(wt[0]) > 0.4              # red and blue share the object
 
 
 def test_renderer_trainer_resumes_on_the_loop(tmp_path):
@@ -108,3 +125,16 @@ def test_renderer_trainer_resumes_on_the_loop(tmp_path):
     assert ck["meta"]["steps"] == 3 and set(ck["scene_code"]) == {"E", "w0"}
     G = load_generator(str(out), device="cpu")
     assert G.config.size == 32 and float(G.sample_w(64, seed=0).min()) > 0
+
+
+def test_mixed_codes_lie_on_a_path_between_two_classes():
+    from clipedit.training.shapes_stylegan import mix_classes
+
+    code = sample_codes(400, torch.Generator().manual_seed(7))
+    mixed = mix_classes(code, torch.Generator().manual_seed(8), p=0.5) + CODE_MEAN
+    for a, b in BLOCKS:
+        block = mixed[:, a:b]
+        assert torch.allclose(block.sum(1), torch.ones(400)) and float(block.min()) >= 0
+        assert int((block > 0).sum(1).max()) <= 2                           # at most two classes share a block
+        assert 0.3 < float(((block > 0).sum(1) == 2).float().mean()) < 0.7  # about half the codes are mixed
+    assert torch.equal(mixed[:, -8:], (code + CODE_MEAN)[:, -8:])          # the layout is untouched

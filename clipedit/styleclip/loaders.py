@@ -8,7 +8,7 @@
   records of their state, and refuses every other global with :class:`UnsafePickleError`. The parameters are
   then renamed to rosinality's layout (the two ports share weight conventions: flipped up-convs, affine bias
   with +1 folded in, lr-multiplied mapping weights), so both formats load into the same module.
-* ``clipedit/shapes-stylegan2``: the 32x32 demo generator trained by :mod:`clipedit.training.shapes_stylegan`.
+* ``clipedit/shapes-stylegan2``: the 32x32 demo generator trained by :mod:`clipedit.training.shapes_gan`.
 
 Architecture (size, style_dim, n_mlp, channel widths) is inferred from the weights.
 """
@@ -237,7 +237,7 @@ def load_generator(source: str | os.PathLike | None = None, device: str | torch.
         raise ValueError(f"{path} is not a StyleGAN2 checkpoint clipedit can read ({_reason(err)}): expected a "
                          f"rosinality .pt (g_ema, latent_avg) or an NVIDIA stylegan2-ada .pkl; get one from "
                          f"`clipedit models` ({', '.join(GENERATORS)}) or train the demo with "
-                         "python -m clipedit.training.shapes_stylegan") from None
+                         "python -m clipedit.training.shapes_gan") from None
     cfg = StyleGAN2Config(**{**config, "channels": tuple(map(tuple, config["channels"])) if config.get("channels") else None}) \
         if config else infer_config(sd)
     G = Generator(cfg)
