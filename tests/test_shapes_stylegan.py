@@ -138,3 +138,16 @@ def test_mixed_codes_lie_on_a_path_between_two_classes():
         assert int((block > 0).sum(1).max()) <= 2                           # at most two classes share a block
         assert 0.3 < float(((block > 0).sum(1) == 2).float().mean()) < 0.7  # about half the codes are mixed
     assert torch.equal(mixed[:, -8:], (code + CODE_MEAN)[:, -8:])          # the layout is untouched
+
+
+def test_renderer_trainer_continues_from_a_renderer_file_with_its_embedding(tmp_path):
+    from clipedit.training.shapes_stylegan import train
+
+    first, second = tmp_path / "a.pt", tmp_path / "b.pt"
+    train(batch=2, out=first, state=None, steps=1, log_every=1, progress=False, feature_weight=0.0)
+    ck = torch.load(first, map_location="cpu", weights_only=True)
+    ck["scene_code"]["E"] = ck["scene_code"]["E"] * 3                      # unlike any fresh (seeded) embedding
+    torch.save(ck, first)
+    train(batch=2, out=second, state=None, steps=1, log_every=1, progress=False, feature_weight=0.0, init=first)
+    b = torch.load(second, map_location="cpu", weights_only=True)["scene_code"]["E"]
+    assert (ck["scene_code"]["E"] - b).abs().max() < 0.05                  # one step away, not a fresh embedding

@@ -184,9 +184,9 @@ def set_mapping(G: Generator, emb: SceneEmbedding, steepness: float = 1000.0) ->
     move ``emb.w0`` first (:func:`export` does). Rosinality's layout: ``style.1`` … ``style.4``."""
     layers = [m for m in G.style if hasattr(m, "weight")]
     d = G.style_dim
-    if len(layers) != 4 or d < 2 * (len(_thresholds()[0]) + len(_thresholds()[1])):
-        raise ValueError("the closed-form mapping needs 4 mapping layers and style_dim >= 120")
     steps, pieces = _thresholds()
+    if len(layers) != 4 or d < 2 * (len(steps) + len(pieces)):
+        raise ValueError("the closed-form mapping needs 4 mapping layers and style_dim >= 120")
     W1, b1 = torch.zeros(d, d), torch.zeros(d)
     ramps = []  # per ramp: (unit index of the pair's first unit)
     unit = 0
@@ -285,12 +285,10 @@ def train(minutes: float = 50.0, batch: int = 32, seed: int = 0, out: Path = OUT
     from clipedit.training.shapes_gan import DEMO_CONFIG, ProjectedDiscriminator
 
     G = Generator(DEMO_CONFIG)
-    w0 = torch.zeros(G.style_dim)
-    emb = SceneEmbedding(w0)
-    if init is not None:
-        ck = torch.load(init, map_location="cpu", weights_only=True)
+    ck = torch.load(init, map_location="cpu", weights_only=True) if init is not None else None
+    emb = SceneEmbedding(ck["latent_avg"].reshape(-1).float() if ck is not None else torch.zeros(G.style_dim))
+    if ck is not None:
         G.load_state_dict(ck["g_ema"], strict=False)
-        emb = SceneEmbedding(ck["latent_avg"].reshape(-1).float())
         if "scene_code" in ck:  # a renderer already: keep its embedding
             emb.E.data.copy_(ck["scene_code"]["E"])
             emb.w0.copy_(ck["scene_code"]["w0"])
