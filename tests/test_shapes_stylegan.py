@@ -151,3 +151,43 @@ def test_renderer_trainer_continues_from_a_renderer_file_with_its_embedding(tmp_
     train(batch=2, out=second, state=None, steps=1, log_every=1, progress=False, feature_weight=0.0, init=first)
     b = torch.load(second, map_location="cpu", weights_only=True)["scene_code"]["E"]
     assert (ck["scene_code"]["E"] - b).abs().max() < 0.05                  # one step away, not a fresh embedding
+
+
+def test_level_mixing_takes_the_geometry_from_one_code_and_the_colours_from_the_other():
+    from clipedit.training.shapes_stylegan import COLOUR_PARTS, mix_levels
+
+    a, b = sample_codes(64, torch.Generator().manual_seed(3)), sample_codes(64, torch.Generator().manual_seed(4))
+    mixed = torch.arange(64) % 2 == 0
+    m, sa, sb = (code_to_scene(c) for c in (mix_levels(a, b, mixed), a, b))
+    for k in ("shape", "center", "size", "rotation"):                      # the geometry is always a's
+        assert torch.equal(m[k], sa[k])
+    for k in ("colour", "background", "colour_rgb", "background_rgb"):     # the colours are b's where mixed
+        assert torch.equal(m[k][mixed], sb[k][mixed]) and torch.equal(m[k][~mixed], sa[k][~mixed])
+    geometry = torch.ones(N_CODE, dtype=torch.bool)
+    geometry[COLOUR_PARTS] = False                                         # the two levels split the code
+    assert int(geometry.sum()) == 10 and len(COLOUR_PARTS) == 13
+    x = render_code(mix_levels(a, b, mixed))
+    ref = render_code(a)
+    fg = lambda img: (img - img[:, :, :1, :1]).abs().amax(1) > 0.1        # noqa: E731
+    assert (fg(x)[~mixed] == fg(ref)[~mixed]).all()
+
+
+def test_scene_function_reads_geometry_from_coarse_and_colours_from_fine_vectors(tmp_path):
+    import pytest
+
+    from clipedit.training.shapes_stylegan import FINE_FROM, SceneFunction, mix_levels
+
+    emb = SceneEmbedding(torch.zeros(128), seed=2)
+    G = SceneFunction(emb.E.detach(), emb.w0)
+    a, b = sample_codes(4, torch.Generator().manual_seed(5)), sample_codes(4, torch.Generator().manual_seed(6))
+    wp = G.to_wplus(emb(a)).detach().clone()
+    wp[:, FINE_FROM:] = emb(b).detach()[:, None]
+    expect = render_code(mix_levels(a, b, torch.ones(4, dtype=torch.bool))) * 2 - 1
+    assert torch.allclose(G.synthesis(wp), expect, atol=1e-4)
+    w = emb(a).detach().requires_grad_(True)
+    G.synthesis(w)[:, 2].mean().backward()                                 # the blue channel of the image
+    assert float(w.grad.norm()) > 0                                        # edits have a gradient to follow
+    path = tmp_path / "gan.pt"
+    torch.save({"g_ema": {}, "latent_avg": torch.zeros(128)}, path)
+    with pytest.raises(ValueError, match="scene-code renderer"):
+        SceneFunction.from_file(path)

@@ -11,7 +11,9 @@
 4. the two NADA demonstrations (circle -> square, white -> black background): the judged target fraction before and
    after on fixed seeds, and what is kept;
 
-and writes a before/after grid of the NADA generators. Everything runs on the offline guide; the judge never takes
+and writes a before/after grid of the NADA generators. ``--only ideal --generator F`` runs the tests' optimisation
+and mapper edits on the exact scene function of a scene-code renderer ``F`` (:func:`scene_function_edits`): what a
+perfect renderer of that code would allow. Everything runs on the offline guide; the judge never takes
 part in any method.
 """
 from __future__ import annotations
@@ -117,6 +119,36 @@ def judge_edits(before: torch.Tensor, after: torch.Tensor, colour: str, shape: s
             "shape_kept": sum(a == b for a, b in zip(va.shape, vb.shape)) / n,
             "background_kept": sum(a == b for a, b in zip(ba, bb)) / n,
             "iou": float(iou(foreground(before), foreground(after)).mean())}
+
+
+def scene_function_edits(path: str, n: int = 24, steps: int = 100, mapper_steps: int = 60) -> dict:
+    """The edits of the tests' protocols on the *exact* scene function of a renderer file
+    (:class:`clipedit.training.shapes_stylegan.SceneFunction`): what a perfect renderer of that scene code would
+    allow. ``optimisation``: StyleCLIP on ``n`` judged starts (``"a {another colour} {its shape}"``, ``steps``,
+    λ_L2 0.008); ``mapper``: "a blue circle" trained for ``mapper_steps`` (seeds 0, 1), applied to 16 held-out
+    latents each: blue before / after, shape kept."""
+    from clipedit.eval.edited import evaluate_edits, pick_starts
+    from clipedit.guidance import CLIPGuide
+    from clipedit.models.registry import load_clip
+    from clipedit.styleclip import to_unit
+    from clipedit.styleclip.mapper import train_mapper
+    from clipedit.training.shapes_stylegan import SceneFunction
+
+    G = SceneFunction.from_file(path)
+    r = evaluate_edits(G, pick_starts(G, n, seed=0), l2_lambda=0.008, steps=steps)
+    out = {"optimisation": r["both"], "optimisation_shape_kept": r["shape"], "optimisation_dw": r["dw"]}
+    guide = CLIPGuide("a blue circle", models=load_clip(GUIDE, device="cpu"), augment="none", n_augs=1)
+    before = after = kept = 0
+    for seed in (0, 1):
+        run = train_mapper("a blue circle", G, guide, steps=mapper_steps, batch=8, seed=seed, progress=False)
+        w = G.to_wplus(torch.cat([G.sample_w(1, truncation=0.7, seed=5000 + 100 * seed + s) for s in range(16)]))
+        with torch.no_grad():
+            v0, v1 = judge(to_unit(G.synthesis(w))), judge(to_unit(G.synthesis(run.mapper.edit(w))))
+        before += sum(c == "blue" for c in v0.colour)
+        after += sum(c == "blue" for c in v1.colour)
+        kept += sum(a == b for a, b in zip(v0.shape, v1.shape))
+    out.update({"mapper_blue_before": before, "mapper_blue_after": after, "mapper_shape_kept": kept, "mapper_n": 32})
+    return out
 
 
 NADA_SETTINGS = {"augment": "cutouts", "n_augs": 4}  # NADA's own setting (no views) moved the judge less here
@@ -270,8 +302,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--fs3-samples", type=int, default=64)
     p.add_argument("--grid", default=None, help="write the NADA before/after grid here")
     p.add_argument("--only", nargs="*", default=["quality", "compare", "beta", "grid", "nada"],
-                   choices=["quality", "compare", "beta", "grid", "nada"])
+                   choices=["quality", "compare", "beta", "grid", "nada", "ideal"],
+                   help="'ideal': the tests' edits on the exact scene function of a renderer --generator")
     a = p.parse_args(argv)
+    if "ideal" in a.only and not a.generator:
+        p.error("--only ideal needs --generator: a scene-code renderer file")
     torch.manual_seed(0)
     G = load_generator(a.generator, device="cpu")
     if "quality" in a.only:
@@ -310,6 +345,12 @@ def main(argv: list[str] | None = None) -> None:
         for r in beta_sweep(G, a.n, table, betas=(0.15, 0.3, 0.4, 0.5), alphas=(1.0, 2.0, 4.1)):
             print(f"| {r['beta']} | {r['alpha']} | {r['channels']:.0f} | {r['success']:.0%} | {r['colour']:.0%} | "
                   f"{r['shape_kept']:.0%} | {r['background_kept']:.0%} | {r['iou']:.2f} |", flush=True)
+    if "ideal" in a.only:
+        r = scene_function_edits(a.generator)
+        print(f"\nexact scene function of {a.generator}: optimisation {r['optimisation']:.0%} both right (shape kept "
+              f"{r['optimisation_shape_kept']:.0%}, ‖Δw‖ {r['optimisation_dw']:.2f}); mapper 'a blue circle': blue "
+              f"{r['mapper_blue_before']} -> {r['mapper_blue_after']} of {r['mapper_n']}, shape kept "
+              f"{r['mapper_shape_kept']}", flush=True)
     if "nada" in a.only:
         rows = nada_demos(G, a.steps_nada, grid=a.grid)
         print("\n| NADA | target before | target after | colour kept | other kept | mask IoU | training (s) |\n"

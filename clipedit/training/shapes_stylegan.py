@@ -13,12 +13,17 @@ on a 2-core CPU. This trainer keeps StyleGAN2's architecture and file format (th
   mean (truncation) so that ``ψ < 1`` still names a scene — the classes keep their argmax — and moved part of the
   way between classes (:func:`mix_classes`); shapes and backgrounds blend by a sharp softmax, the colour linearly
   (:data:`SHARPNESS`), so that gradient edits have a path from one class to another;
+* **W+ level mixing**: for part of the samples the fine W+ vectors name another code's colours
+  (:func:`mix_levels`, :data:`FINE_FROM`), so the coarse vectors name the geometry and the fine ones the colours;
 * the **mapping network** is not trained but *set in closed form* (:func:`set_mapping`) to the scene table
   :func:`scene_table`: 11 of ``z``'s 128 coordinates pick colour, shape and background by normal quantiles
   (steps 1/1000 wide) and give the continuous parts through a piecewise-linear normal CDF. So every ``z`` lands
   on a scene, the classes are balanced like the training data's, and ``ψ``-truncation keeps them.
 
     python -m clipedit.training.shapes_stylegan --init clipedit/assets/shapes_stylegan2.pt --out /tmp/r.pt --minutes 55
+
+:class:`SceneFunction` is the exact function a renderer approximates, as a generator, for asking what a perfect
+renderer of the code would allow (``python -m clipedit.eval.stylegan_methods --only ideal``).
 
 The checkpoint is rosinality's ``{"g_ema", "latent_avg", "config"}`` plus ``"scene_code"`` (``E``, ``w0``), so
 :func:`clipedit.styleclip.load_generator` reads it like any generator.
@@ -53,6 +58,12 @@ JITTER, SIZE_RANGE, MAX_ROTATION = 0.08, (0.22, 0.55), math.radians(20)  # as cl
 SHARPNESS = 6.0
 #: piecewise-linear normal CDF of the continuous parts: knots at these quantile levels map to LEVELS.
 KNOTS, LEVELS = (0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99), (0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
+#: W+ levels: vectors ``0 .. FINE_FROM - 1`` (StyleCLIP's coarse level, 4×4 to the 16×16 up-convolution) name the
+#: geometry, vectors ``FINE_FROM ..`` (the medium level: 16×16 and 32×32) the colours. Training mixes the two
+#: levels between codes (:func:`mix_levels`), so each level learns to read only its parts, as StyleGAN's layers do.
+FINE_FROM = 4
+#: the code coordinates the fine W+ vectors name: colour and background blocks, their jitter.
+COLOUR_PARTS = torch.tensor([*range(*BLOCKS[0]), *range(*BLOCKS[2]), *range(BLOCKS[2][1], BLOCKS[2][1] + 4)])
 
 
 def sample_codes(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -80,6 +91,21 @@ def mix_classes(code: torch.Tensor, generator: torch.Generator | None = None, p:
         f[rows, a + cur] -= t
         f[rows, a + other] += t
     return f - CODE_MEAN
+
+
+def mix_levels(code_a: torch.Tensor, code_b: torch.Tensor, mixed: torch.Tensor) -> torch.Tensor:
+    """The scene a W+ latent names whose coarse vectors come from ``code_a`` and, where ``mixed`` ``(B,)`` is
+    true, whose fine vectors (from :data:`FINE_FROM`) come from ``code_b``: ``code_a``'s geometry with
+    ``code_b``'s colours (:data:`COLOUR_PARTS`). Codes ``(B, 23)`` centred.
+
+    >>> a, b = sample_codes(2, torch.Generator().manual_seed(0)), sample_codes(2, torch.Generator().manual_seed(1))
+    >>> bool((mix_levels(a, b, torch.tensor([False, False])) == a).all())
+    True
+    """
+    out = code_a.clone()
+    rows = mixed.nonzero()[:, 0]
+    out[rows[:, None], COLOUR_PARTS] = code_b[rows[:, None], COLOUR_PARTS]
+    return out
 
 
 def code_to_scene(code: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -260,6 +286,51 @@ def export(G: Generator, emb: SceneEmbedding, out: Path | None = None, margin: f
     return G2
 
 
+class SceneFunction(Generator):
+    """The exact scene function a renderer approximates, as a :class:`Generator` (the limit a *perfect* renderer
+    reaches; for diagnosing edits): ``mapping(z) = w0 + E scene_table(z)`` and ``synthesis(w)`` renders, exactly
+    (:func:`render_code`), the scene that the coarse W+ vectors' code (geometry) and the fine ones' (colours,
+    :data:`FINE_FROM`) name, each read back as ``pinv(E) (mean w - w0)``. Differentiable in the colour and the
+    shape / background blends; the layout (centre, size, rotation) renders as hard masks, so gradients do not move
+    it. Images ``(B, 3, 32, 32)`` in ``[-1, 1]`` on the CPU; ``E`` ``(style_dim, 23)``, ``w0`` ``(style_dim,)``.
+
+    >>> emb = SceneEmbedding(torch.zeros(128))
+    >>> G = SceneFunction(emb.E.detach(), emb.w0)
+    >>> z = torch.randn(2, 128, generator=torch.Generator().manual_seed(0))
+    >>> bool(torch.allclose(G.synthesis(G.mapping(z)), render_code(scene_table(z)) * 2 - 1, atol=1e-4))
+    True
+    """
+
+    def __init__(self, E: torch.Tensor, w0: torch.Tensor) -> None:
+        from clipedit.training.shapes_gan import DEMO_CONFIG
+
+        super().__init__(DEMO_CONFIG)
+        self.requires_grad_(False)
+        self.register_buffer("E", E.detach().float().cpu().clone())
+        self.register_buffer("w0", w0.detach().float().cpu().clone())
+        self.register_buffer("P", torch.linalg.pinv(self.E))
+        self.latent_avg.copy_(self.w0)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "SceneFunction":
+        """The scene function of a renderer file's ``scene_code`` (``E``, ``w0``)."""
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+        if "scene_code" not in ck:
+            raise ValueError(f"{path}: not a scene-code renderer (no 'scene_code'); train one with this module")
+        return cls(ck["scene_code"]["E"], ck["scene_code"]["w0"])
+
+    def mapping(self, z: torch.Tensor) -> torch.Tensor:
+        return self.w0 + scene_table(z.cpu()).to(z.device) @ self.E.T
+
+    def synthesis(self, w, noise=None, noise_mode: str = "const", styles=None) -> torch.Tensor:
+        if styles is not None:
+            raise ValueError("the scene function has no StyleSpace: pass w")
+        wp = self.to_wplus(w)
+        coarse, fine = ((wp[:, sl].mean(1) - self.w0) @ self.P.T for sl in (slice(0, FINE_FROM), slice(FINE_FROM, None)))
+        mixed = torch.ones(wp.shape[0], dtype=torch.bool)
+        return render_code(mix_levels(coarse, fine, mixed), self.size).to(wp.device) * 2 - 1
+
+
 def render_loss(out: torch.Tensor, target: torch.Tensor, features=None, feature_weight: float = 1.0) -> torch.Tensor:
     """L1 with object pixels weighted ×5, plus L1 on 2/4/8-pooled images (so a misplaced object still gets a
     gradient toward its place), plus the frozen guide's features (``features``: image ``[-1, 1]`` -> list of maps),
@@ -276,9 +347,10 @@ def render_loss(out: torch.Tensor, target: torch.Tensor, features=None, feature_
 
 def train(minutes: float = 50.0, batch: int = 32, seed: int = 0, out: Path = OUT, state: Path | None = None,
           resume: bool = False, steps: int | None = None, progress: bool | None = None, init: Path | None = None,
-          feature_weight: float = 1.0, lr: float = 0.002, log_every: int = 250) -> Generator:
+          feature_weight: float = 1.0, lr: float = 0.002, log_every: int = 250, level_mix: float = 0.5) -> Generator:
     """Fit the synthesis network and ``E`` on the shared loop (:func:`clipedit.training.loop.train_loop`) for
     ``minutes`` or ``steps``; ``init``: start the synthesis from a generator file of the demo's config (the GAN's);
+    ``level_mix``: the fraction of samples whose fine W+ vectors name another code's colours (:func:`mix_levels`);
     ``state``: the training-state folder (``resume=True`` continues). Writes ``out`` (:func:`export`) at every
     checkpoint."""
     from clipedit.training.loop import LoopConfig, TrainState, train_loop
@@ -302,12 +374,17 @@ def train(minutes: float = 50.0, batch: int = 32, seed: int = 0, out: Path = OUT
         if st.accelerator.num_processes > 1:
             raise RuntimeError("the demo StyleGAN2 trainer runs in one process (no `accelerate launch` across devices)")
         g, G_, E_ = st.generators["data"], st.unwrap("G"), st.unwrap("emb")
-        code = mix_classes(sample_codes(batch, g), g, p=0.25)
-        psi = torch.where(torch.rand(batch, 1, generator=g) < 0.5, torch.ones(batch, 1),
-                          0.4 + 0.6 * torch.rand(batch, 1, generator=g))  # truncated codes name the same classes
-        code = code * psi + 0.05 * torch.randn(batch, N_CODE, generator=g)
-        w = E_(code.to(st.device)) + 0.04 * torch.randn(batch, G_.style_dim, generator=g).to(st.device)
-        target = render_code(code).to(st.device) * 2 - 1
+        codes = []
+        for _ in range(2):  # the coarse and (for mixed samples) the fine vectors' codes
+            code = mix_classes(sample_codes(batch, g), g, p=0.25)
+            psi = torch.where(torch.rand(batch, 1, generator=g) < 0.5, torch.ones(batch, 1),
+                              0.4 + 0.6 * torch.rand(batch, 1, generator=g))  # truncated codes name the same classes
+            codes.append(code * psi + 0.05 * torch.randn(batch, N_CODE, generator=g))
+        mixed = torch.rand(batch, generator=g) < level_mix
+        w = G_.to_wplus(E_(codes[0].to(st.device)))
+        w[mixed.to(st.device), FINE_FROM:] = E_(codes[1][mixed].to(st.device))[:, None]
+        w = w + 0.04 * torch.randn(w.shape, generator=g).to(st.device)  # each W+ vector its own noise
+        target = render_code(mix_levels(codes[0], codes[1], mixed)).to(st.device) * 2 - 1
         loss = render_loss(G_.synthesis(w), target, guide.features if guide is not None else None, feature_weight)
         o = st.optimizers["opt"]
         o.zero_grad(set_to_none=True)
@@ -317,7 +394,8 @@ def train(minutes: float = 50.0, batch: int = 32, seed: int = 0, out: Path = OUT
 
     def checkpoint(st: TrainState) -> None:
         export(st.unwrap("G"), st.unwrap("emb"), out, meta={"steps": st.step, "minutes": round(st.seconds / 60, 2),
-                                                           "log": st.log, "batch": batch, "trainer": __name__})
+                                                           "log": st.log, "batch": batch, "trainer": __name__,
+                                                           "level_mix": level_mix})
 
     cfg = LoopConfig(steps=steps, minutes=minutes if steps is None else None, seed=seed, state_dir=state,
                      resume=resume, checkpoint_every=log_every, log_every=log_every, progress=progress)
@@ -335,6 +413,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lr", type=float, default=0.002)
     p.add_argument("--features", type=float, default=1.0, help="weight of the frozen guide's feature loss (0: pixels only)")
+    p.add_argument("--level-mix", type=float, default=0.5,
+                   help="fraction of samples whose fine W+ vectors name another code's colours (0: one w for all)")
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--init", type=Path, default=None, help="start the synthesis network from this generator file")
     p.add_argument("--state", type=Path, default=Path("/tmp/shapes_stylegan.state"), help="training-state folder (resume)")
@@ -342,9 +422,12 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     if a.minutes <= 0 or a.batch < 1 or (a.steps is not None and a.steps < 1):
         p.error("--minutes, --batch and --steps must be positive")
+    if not 0 <= a.level_mix <= 1:
+        p.error("--level-mix must be in [0, 1]")
     if a.init is not None and not a.init.is_file():
         p.error(f"--init: no such file {a.init}")
-    train(a.minutes, a.batch, a.seed, a.out, a.state, a.resume, a.steps, init=a.init, feature_weight=a.features, lr=a.lr)
+    train(a.minutes, a.batch, a.seed, a.out, a.state, a.resume, a.steps, init=a.init, feature_weight=a.features, lr=a.lr,
+          level_mix=a.level_mix)
 
 
 if __name__ == "__main__":
