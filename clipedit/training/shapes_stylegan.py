@@ -304,7 +304,7 @@ class SceneFunction(Generator):
     def __init__(self, E: torch.Tensor, w0: torch.Tensor) -> None:
         from clipedit.training.shapes_gan import DEMO_CONFIG
 
-        super().__init__(DEMO_CONFIG)
+        super().__init__(DEMO_CONFIG)  # a Generator (its weights unused), so every editing method accepts it
         self.requires_grad_(False)
         self.register_buffer("E", E.detach().float().cpu().clone())
         self.register_buffer("w0", w0.detach().float().cpu().clone())
