@@ -58,20 +58,9 @@ def test_demo_mapper_edits_held_out_latents(G):
     """The latent mapper on the demo generator, judged: trained for "a blue circle" (60 steps, batch 8, two seeds),
     then applied to 16 held-out latents each. A rate over 32 edits, far below the measured one: 15-16 of 16 blue for
     each of training seeds 0-3 (one thread)."""
-    from clipedit.guidance import CLIPGuide
-    from clipedit.models.registry import load_clip
-    from clipedit.styleclip.mapper import train_mapper
-    from clipedit.eval.judge import judge
+    from clipedit.eval.stylegan_methods import mapper_blue
 
-    clip = load_clip("clipedit/shapes", device="cpu")
-    guide = CLIPGuide("a blue circle", models=clip, augment="none", n_augs=1)
-    blue = 0
-    for seed in (0, 1):
-        run = train_mapper("a blue circle", G, guide, steps=60, batch=8, seed=seed, progress=False)
-        w = G.to_wplus(torch.cat([G.sample_w(1, truncation=0.7, seed=5000 + 100 * seed + s) for s in range(16)]))
-        with torch.no_grad():
-            v = judge(to_unit(G.synthesis(run.mapper.edit(w))))
-        blue += sum(c == "blue" for c in v.colour)
+    blue = mapper_blue(G, steps=60, seeds=(0, 1))["after"]
     assert blue >= 12, blue
 
 

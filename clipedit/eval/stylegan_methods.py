@@ -121,34 +121,42 @@ def judge_edits(before: torch.Tensor, after: torch.Tensor, colour: str, shape: s
             "iou": float(iou(foreground(before), foreground(after)).mean())}
 
 
-def scene_function_edits(path: str, n: int = 24, steps: int = 100, mapper_steps: int = 60) -> dict:
-    """The edits of the tests' protocols on the *exact* scene function of a renderer file
-    (:class:`clipedit.training.shapes_stylegan.SceneFunction`): what a perfect renderer of that scene code would
-    allow. ``optimisation``: StyleCLIP on ``n`` judged starts (``"a {another colour} {its shape}"``, ``steps``,
-    λ_L2 0.008); ``mapper``: "a blue circle" trained for ``mapper_steps`` (seeds 0, 1), applied to 16 held-out
-    latents each: blue before / after, shape kept."""
-    from clipedit.eval.edited import evaluate_edits, pick_starts
+def mapper_blue(G, steps: int = 60, seeds: tuple[int, ...] = (0, 1)) -> dict[str, int]:
+    """The mapper protocol of the tests: a mapper for "a blue circle" trained for ``steps`` (batch 8) per seed, then
+    applied to 16 held-out latents (ψ 0.7) each. Returns the judge's blue count before / after and the shapes kept,
+    of ``n = 16 · len(seeds)``."""
     from clipedit.guidance import CLIPGuide
     from clipedit.models.registry import load_clip
     from clipedit.styleclip import to_unit
     from clipedit.styleclip.mapper import train_mapper
+
+    guide = CLIPGuide("a blue circle", models=load_clip(GUIDE, device="cpu"), augment="none", n_augs=1)
+    out = {"before": 0, "after": 0, "shape_kept": 0, "n": 16 * len(seeds)}
+    for seed in seeds:
+        run = train_mapper("a blue circle", G, guide, steps=steps, batch=8, seed=seed, progress=False)
+        w = G.to_wplus(torch.cat([G.sample_w(1, truncation=0.7, seed=5000 + 100 * seed + s) for s in range(16)]))
+        with torch.no_grad():
+            v0, v1 = judge(to_unit(G.synthesis(w))), judge(to_unit(G.synthesis(run.mapper.edit(w))))
+        out["before"] += sum(c == "blue" for c in v0.colour)
+        out["after"] += sum(c == "blue" for c in v1.colour)
+        out["shape_kept"] += sum(a == b for a, b in zip(v0.shape, v1.shape))
+    return out
+
+
+def scene_function_edits(path: str, n: int = 24, steps: int = 100, mapper_steps: int = 60) -> dict:
+    """The edits of the tests' protocols on the *exact* scene function of a renderer file
+    (:class:`clipedit.training.shapes_stylegan.SceneFunction`): what a perfect renderer of that scene code would
+    allow. ``optimisation``: StyleCLIP on ``n`` judged starts (``"a {another colour} {its shape}"``, ``steps``,
+    λ_L2 0.008); ``mapper``: :func:`mapper_blue` with ``mapper_steps``."""
+    from clipedit.eval.edited import evaluate_edits, pick_starts
     from clipedit.training.shapes_stylegan import SceneFunction
 
     G = SceneFunction.from_file(path)
     r = evaluate_edits(G, pick_starts(G, n, seed=0), l2_lambda=0.008, steps=steps)
-    out = {"optimisation": r["both"], "optimisation_shape_kept": r["shape"], "optimisation_dw": r["dw"]}
-    guide = CLIPGuide("a blue circle", models=load_clip(GUIDE, device="cpu"), augment="none", n_augs=1)
-    before = after = kept = 0
-    for seed in (0, 1):
-        run = train_mapper("a blue circle", G, guide, steps=mapper_steps, batch=8, seed=seed, progress=False)
-        w = G.to_wplus(torch.cat([G.sample_w(1, truncation=0.7, seed=5000 + 100 * seed + s) for s in range(16)]))
-        with torch.no_grad():
-            v0, v1 = judge(to_unit(G.synthesis(w))), judge(to_unit(G.synthesis(run.mapper.edit(w))))
-        before += sum(c == "blue" for c in v0.colour)
-        after += sum(c == "blue" for c in v1.colour)
-        kept += sum(a == b for a, b in zip(v0.shape, v1.shape))
-    out.update({"mapper_blue_before": before, "mapper_blue_after": after, "mapper_shape_kept": kept, "mapper_n": 32})
-    return out
+    m = mapper_blue(G, mapper_steps)
+    return {"optimisation": r["both"], "optimisation_shape_kept": r["shape"], "optimisation_dw": r["dw"],
+            "mapper_blue_before": m["before"], "mapper_blue_after": m["after"], "mapper_shape_kept": m["shape_kept"],
+            "mapper_n": m["n"]}
 
 
 NADA_SETTINGS = {"augment": "cutouts", "n_augs": 4}  # NADA's own setting (no views) moved the judge less here
@@ -305,8 +313,15 @@ def main(argv: list[str] | None = None) -> None:
                    choices=["quality", "compare", "beta", "grid", "nada", "ideal"],
                    help="'ideal': the tests' edits on the exact scene function of a renderer --generator")
     a = p.parse_args(argv)
-    if "ideal" in a.only and not a.generator:
-        p.error("--only ideal needs --generator: a scene-code renderer file")
+    if "ideal" in a.only:  # refused before any work: the file must be a scene-code renderer
+        from clipedit.training.shapes_stylegan import SceneFunction
+
+        if not a.generator:
+            p.error("--only ideal needs --generator: a scene-code renderer file")
+        try:
+            SceneFunction.from_file(a.generator)
+        except (OSError, ValueError, RuntimeError, KeyError) as e:
+            p.error(f"--only ideal: {e}")
     torch.manual_seed(0)
     G = load_generator(a.generator, device="cpu")
     if "quality" in a.only:
