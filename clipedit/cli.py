@@ -414,7 +414,8 @@ def _cmd_nada(a: argparse.Namespace) -> int:
 
 
 # W+ vectors of the generators the CLI knows by name (argument checks run before torch is imported)
-_N_LATENT = {None: 8, "clipedit/shapes-stylegan2": 8, "stylegan2-ffhq-config-f": 18, "stylegan2-ada-ffhq": 18}
+_N_LATENT = {None: 8, "clipedit/shapes-stylegan2": 8, "clipedit/shapes-renderer": 8, "stylegan2-ffhq-config-f": 18,
+             "stylegan2-ada-ffhq": 18}
 
 
 def _check_generator(a: argparse.Namespace) -> None:
@@ -435,7 +436,8 @@ def _check_edit_method(a: argparse.Namespace) -> None:
         if a.beta is not None and not 0 <= a.beta <= 1:
             raise UsageError(f"--beta is a cosine threshold in [0, 1], got {a.beta:g}")
         # default_neutral's rule on the name alone, so refusing stays instant (that module imports torch)
-        neutral = a.neutral or ("a shape" if a.generator in (None, "clipedit/shapes-stylegan2") else "a face")
+        neutral = a.neutral or ("a shape" if a.generator in (None, "clipedit/shapes-stylegan2", "clipedit/shapes-renderer")
+                                else "a face")
         if neutral.strip() == a.prompt.strip():
             raise UsageError(f"the prompt and the neutral text are the same ({neutral!r}): there is no direction")
 
@@ -815,8 +817,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("prompt", help='the edit, e.g. "a person with purple hair"')
     common_options(e, steps=300, out="edit.png")
     e.add_argument("--generator", default=None,
-                   help="clipedit/shapes-stylegan2 (default, offline demo), stylegan2-ffhq-config-f, stylegan2-ada-ffhq, "
-                        "or a .pt/.pkl path")
+                   help="clipedit/shapes-stylegan2 (default, offline demo), clipedit/shapes-renderer (offline, sharper "
+                        "shapes, weak colour edits), stylegan2-ffhq-config-f, stylegan2-ada-ffhq, or a .pt/.pkl path")
     e.add_argument("--latent", default=None, help="start latent .pt (e4e/pSp/StyleCLIP or clipedit invert); "
                                                    "default: a seeded truncated sample")
     e.add_argument("--mode", choices=["edit", "free_generation"], default="edit")

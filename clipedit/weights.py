@@ -248,6 +248,10 @@ register_weights(WeightFile(
     "clipedit/shapes-stylegan2", "shapes_stylegan2.pt", None, None,
     "clipedit's 32x32 demo StyleGAN2, trained on the shapes world", None, "MIT", "styleclip"))
 register_weights(WeightFile(
+    "clipedit/shapes-renderer", "shapes_renderer.pt", None, None,
+    "clipedit's 32x32 StyleGAN2 trained as a renderer of shapes-world scene codes (sharp shapes, weak colour edits)",
+    None, "MIT", "styleclip"))
+register_weights(WeightFile(
     "clipedit/adjustable-starry-night", "adjustable_starry_night.pt", None, None,
     "clipedit's loss-conditional (adjustable) style network for Starry Night, trained on Magenta's MobileNetV2",
     None, "MIT", "style"))

@@ -119,3 +119,17 @@ def test_every_downloadable_file_is_in_the_one_table():
         assert row.url and row.size and row.licence and row.method
     for row in WEIGHTS.values():
         assert row.method in ("clip", "magenta", "styleclip", "perceptual", "style", "masked"), row
+
+
+def test_bundled_assets_are_in_the_table_and_small():
+    """Every file in clipedit/assets is a row of the one weights table (but the independent judge, which only the
+    evaluation reads), and all of them together stay ≤ 40 MB."""
+    from pathlib import Path
+
+    import clipedit
+    from clipedit.weights import WEIGHTS
+
+    files = sorted(p for p in (Path(clipedit.__file__).parent / "assets").iterdir() if p.is_file())
+    bundled = {w.filename for w in WEIGHTS.values() if w.url is None}
+    assert {p.name for p in files} - {"judge.pt"} <= bundled, {p.name for p in files} - bundled
+    assert sum(p.stat().st_size for p in files) <= 40e6

@@ -121,24 +121,30 @@ def judge_edits(before: torch.Tensor, after: torch.Tensor, colour: str, shape: s
             "iou": float(iou(foreground(before), foreground(after)).mean())}
 
 
-def mapper_blue(G, steps: int = 60, seeds: tuple[int, ...] = (0, 1)) -> dict[str, int]:
-    """The mapper protocol of the tests: a mapper for "a blue circle" trained for ``steps`` (batch 8) per seed, then
-    applied to 16 held-out latents (ψ 0.7) each. Returns the judge's blue count before / after and the shapes kept,
-    of ``n = 16 · len(seeds)``."""
+def mapper_rate(G, prompt: str = "a blue circle", steps: int = 60, seeds: tuple[int, ...] = (0, 1)) -> dict[str, int]:
+    """The mapper protocol of the tests: a mapper for ``prompt`` ("a {colour} {shape}", either word optional)
+    trained for ``steps`` (batch 8) per seed, then applied to 16 held-out latents (ψ 0.7) each. Returns how many the
+    judge reads in the prompt's colour and in its shape, before and after, and the shapes kept, of
+    ``n = 16 · len(seeds)``."""
     from clipedit.guidance import CLIPGuide
     from clipedit.models.registry import load_clip
     from clipedit.styleclip import to_unit
     from clipedit.styleclip.mapper import train_mapper
 
-    guide = CLIPGuide("a blue circle", models=load_clip(GUIDE, device="cpu"), augment="none", n_augs=1)
-    out = {"before": 0, "after": 0, "shape_kept": 0, "n": 16 * len(seeds)}
+    words = prompt.split()
+    colour = next((c for c in COLOUR_NAMES if c in words), None)
+    shape = next((s for s in SHAPES if s in words), None)
+    guide = CLIPGuide(prompt, models=load_clip(GUIDE, device="cpu"), augment="none", n_augs=1)
+    out = {"colour_before": 0, "colour_after": 0, "shape_before": 0, "shape_after": 0, "shape_kept": 0,
+           "n": 16 * len(seeds)}
     for seed in seeds:
-        run = train_mapper("a blue circle", G, guide, steps=steps, batch=8, seed=seed, progress=False)
+        run = train_mapper(prompt, G, guide, steps=steps, batch=8, seed=seed, progress=False)
         w = G.to_wplus(torch.cat([G.sample_w(1, truncation=0.7, seed=5000 + 100 * seed + s) for s in range(16)]))
         with torch.no_grad():
             v0, v1 = judge(to_unit(G.synthesis(w))), judge(to_unit(G.synthesis(run.mapper.edit(w))))
-        out["before"] += sum(c == "blue" for c in v0.colour)
-        out["after"] += sum(c == "blue" for c in v1.colour)
+        for when, v in (("before", v0), ("after", v1)):
+            out[f"colour_{when}"] += sum(c == colour for c in v.colour)
+            out[f"shape_{when}"] += sum(s == shape for s in v.shape)
         out["shape_kept"] += sum(a == b for a, b in zip(v0.shape, v1.shape))
     return out
 
@@ -147,15 +153,16 @@ def scene_function_edits(path: str, n: int = 24, steps: int = 100, mapper_steps:
     """The edits of the tests' protocols on the *exact* scene function of a renderer file
     (:class:`clipedit.training.shapes_stylegan.SceneFunction`): what a perfect renderer of that scene code would
     allow. ``optimisation``: StyleCLIP on ``n`` judged starts (``"a {another colour} {its shape}"``, ``steps``,
-    λ_L2 0.008); ``mapper``: :func:`mapper_blue` with ``mapper_steps``."""
+    λ_L2 0.008); ``mapper``: :func:`mapper_rate` for "a blue circle" with ``mapper_steps``."""
     from clipedit.eval.edited import evaluate_edits, pick_starts
     from clipedit.training.shapes_stylegan import SceneFunction
 
     G = SceneFunction.from_file(path)
     r = evaluate_edits(G, pick_starts(G, n, seed=0), l2_lambda=0.008, steps=steps)
-    m = mapper_blue(G, mapper_steps)
+    m = mapper_rate(G, "a blue circle", mapper_steps)
     return {"optimisation": r["both"], "optimisation_shape_kept": r["shape"], "optimisation_dw": r["dw"],
-            "mapper_blue_before": m["before"], "mapper_blue_after": m["after"], "mapper_shape_kept": m["shape_kept"],
+            "mapper_blue_before": m["colour_before"], "mapper_blue_after": m["colour_after"],
+            "mapper_shape_kept": m["shape_kept"],
             "mapper_n": m["n"]}
 
 

@@ -210,13 +210,14 @@ def global_edit(G: Generator, w: torch.Tensor, table: ChannelDirections, directi
 
 
 def is_demo(generator: str | os.PathLike | Generator | None) -> bool:
-    """Whether ``generator`` is the bundled shapes demo: ``None`` or its name, or a module :func:`load_generator`
-    loaded from it (the loader records its source in ``G.source``); a module built by hand is not."""
-    from clipedit.styleclip.loaders import DEMO_NAME
+    """Whether ``generator`` is one of the bundled shapes generators (:data:`~clipedit.styleclip.loaders.BUNDLED`):
+    ``None`` or a bundled name, or a module :func:`load_generator` loaded from one (the loader records its source in
+    ``G.source``); a module built by hand is not."""
+    from clipedit.styleclip.loaders import BUNDLED
 
     if isinstance(generator, Generator):
-        return getattr(generator, "source", None) == DEMO_NAME
-    return generator is None or str(generator) == DEMO_NAME
+        return getattr(generator, "source", None) in BUNDLED
+    return generator is None or str(generator) in BUNDLED
 
 
 def default_neutral(generator: str | os.PathLike | Generator | None) -> str:

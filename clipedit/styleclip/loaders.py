@@ -9,6 +9,8 @@
   then renamed to rosinality's layout (the two ports share weight conventions: flipped up-convs, affine bias
   with +1 folded in, lr-multiplied mapping weights), so both formats load into the same module.
 * ``clipedit/shapes-stylegan2``: the 32x32 demo generator trained by :mod:`clipedit.training.shapes_gan`.
+* ``clipedit/shapes-renderer``: a second bundled 32x32 generator, a scene-code renderer trained by
+  :mod:`clipedit.training.shapes_stylegan` (sharper shapes; colour edits fail on it: README).
 
 Architecture (size, style_dim, n_mlp, channel widths) is inferred from the weights.
 """
@@ -28,6 +30,9 @@ from clipedit.weights import ModelUnavailableError, WeightFile, get_weights, res
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEMO_NAME = "clipedit/shapes-stylegan2"
+RENDERER_NAME = "clipedit/shapes-renderer"
+#: the generators bundled in ``clipedit/assets`` (offline, shapes world, the offline guide's demos).
+BUNDLED = (DEMO_NAME, RENDERER_NAME)
 
 #: Public FFHQ checkpoints: rows of the one weights table (:mod:`clipedit.weights`). Neither project publishes a
 #: checksum; clipedit checks the architecture it infers from the weights on load.
@@ -212,20 +217,20 @@ def load_generator(source: str | os.PathLike | None = None, device: str | torch.
                    download: bool = True) -> Generator:
     """A ready generator (eval mode, no grad) from a name, a ``.pt``/``.pkl`` path, or the bundled demo (``None``).
 
-    Names: ``clipedit/shapes-stylegan2`` and the FFHQ checkpoints in :data:`GENERATORS` (downloaded to the
+    Names: ``clipedit/shapes-stylegan2``, ``clipedit/shapes-renderer`` and the FFHQ checkpoints in :data:`GENERATORS` (downloaded to the
     clipedit cache; offline a clear :class:`ModelUnavailableError` says where to put the file).
     """
     from clipedit.device import select_device
 
     name = DEMO_NAME if source is None else str(source)
-    if name == DEMO_NAME:
-        path = resolve(get_weights(DEMO_NAME))  # bundled: clipedit/assets
+    if name in BUNDLED:
+        path = resolve(get_weights(name))  # bundled: clipedit/assets
     elif name in GENERATORS:
         path = resolve(GENERATORS[name], download_ok=download)
     else:
         path = Path(name).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(f"generator checkpoint not found: {path} (names: {[DEMO_NAME, *GENERATORS]})")
+            raise FileNotFoundError(f"generator checkpoint not found: {path} (names: {[*BUNDLED, *GENERATORS]})")
     try:
         sd, w_avg, config = _state_from_file(path)
     except UnsafePickleError:
@@ -252,5 +257,5 @@ def load_generator(source: str | os.PathLike | None = None, device: str | torch.
     return G.to(select_device(device)).eval().requires_grad_(False)
 
 
-__all__ = ["GENERATORS", "DEMO_NAME", "SafeUnpickler", "UnsafePickleError", "safe_load_pickle", "load_generator",
+__all__ = ["GENERATORS", "DEMO_NAME", "RENDERER_NAME", "BUNDLED", "SafeUnpickler", "UnsafePickleError", "safe_load_pickle", "load_generator",
            "nvidia_to_rosinality", "infer_config"]

@@ -1,5 +1,5 @@
-"""Train a shapes-world StyleGAN2 as a neural renderer of a scene code (an alternative to the bundled GAN
-``clipedit/shapes-stylegan2``; not bundled, see the README: its samples are sharper, latent editing on it weaker).
+"""Train a shapes-world StyleGAN2 as a neural renderer of a scene code: the bundled ``clipedit/shapes-renderer``
+(beside the demo GAN ``clipedit/shapes-stylegan2``; sharper samples, weaker colour edits: README).
 
 The GAN route (:mod:`clipedit.training.shapes_gan`) reached every shape but left 40 % of samples soft or malformed
 on a 2-core CPU. This trainer keeps StyleGAN2's architecture and file format (the same
@@ -11,7 +11,7 @@ on a 2-core CPU. This trainer keeps StyleGAN2's architecture and file format (th
   pixels weighted up, plus a blur pyramid) and in the frozen offline guide's image features (the ones the
   projected discriminator used), with ``E`` a learned ``(128, 23)`` embedding; codes are also shrunk toward the
   mean (truncation) so that ``ψ < 1`` still names a scene — the classes keep their argmax — and moved part of the
-  way between classes (:func:`mix_classes`); shapes and backgrounds blend by a sharp softmax, the colour linearly
+  way between classes (:func:`mix_classes`); shapes and backgrounds blend by a sharp softmax, the colour along a hue line
   (:data:`SHARPNESS`), so that gradient edits have a path from one class to another;
 * **W+ level mixing**: for part of the samples the fine W+ vectors name another code's colours
   (:func:`mix_levels`, :data:`FINE_FROM`), so the coarse vectors name the geometry and the fine ones the colours;
@@ -20,7 +20,8 @@ on a 2-core CPU. This trainer keeps StyleGAN2's architecture and file format (th
   (steps 1/1000 wide) and give the continuous parts through a piecewise-linear normal CDF. So every ``z`` lands
   on a scene, the classes are balanced like the training data's, and ``ψ``-truncation keeps them.
 
-    python -m clipedit.training.shapes_stylegan --init clipedit/assets/shapes_stylegan2.pt --out /tmp/r.pt --minutes 55
+    python -m clipedit.training.shapes_stylegan --init clipedit/assets/shapes_stylegan2.pt --minutes 55 --out /tmp/r.pt
+    python -m clipedit.training.shapes_stylegan --init /tmp/r.pt --minutes 25 --state /tmp/r2.state  # writes the asset
 
 :class:`SceneFunction` is the exact function a renderer approximates, as a generator, for asking what a perfect
 renderer of the code would allow (``python -m clipedit.eval.stylegan_methods --only ideal``).
@@ -31,6 +32,7 @@ The checkpoint is rosinality's ``{"g_ema", "latent_avg", "config"}`` plus ``"sce
 from __future__ import annotations
 
 import argparse
+import colorsys
 import math
 from pathlib import Path
 
@@ -41,7 +43,7 @@ from torch import nn
 from clipedit.data.shapes import BACKGROUNDS, BACKGROUND_NAMES, COLOUR_NAMES, COLOURS, SHAPES, render_shapes
 from clipedit.styleclip.stylegan2 import Generator
 
-OUT = Path("shapes_renderer.pt")
+ASSET = Path(__file__).resolve().parent.parent / "assets" / "shapes_renderer.pt"
 #: (start, end) of the one-hot blocks in a scene code: colour, shape, background.
 BLOCKS = ((0, len(COLOUR_NAMES)), (6, 6 + len(SHAPES)), (12, 12 + len(BACKGROUND_NAMES)))
 N_CONT = 8  # colour jitter (3), background jitter (1), centre (2), size, rotation: each in [-1, 1]
@@ -50,12 +52,14 @@ N_CODE = BLOCKS[-1][1] + N_CONT
 CODE_MEAN = torch.cat([torch.full((b - a,), 1 / (b - a)) for a, b in BLOCKS] + [torch.zeros(N_CONT)])
 JITTER, SIZE_RANGE, MAX_ROTATION = 0.08, (0.22, 0.55), math.radians(20)  # as clipedit.data.shapes.sample_batch
 #: class sharpness: shapes and backgrounds are blended by softmax(SHARPNESS · code block). A sample (ψ 0.7) is 93 %
-#: one shape, an untruncated one 98.8 %, and between shapes the drawing changes smoothly. The colour is *linear* in
-#: its block (``Σ f_k · colour_k``): a softmax leaves every other colour on a plateau (the gradient toward blue of a
-#: red object is ~1 % of the one away from red), and a hard argmax made every class flat: latent edits changed no
-#: colour (0-8 % success). Linear, truncation pulls colours toward their mean (ψ 0.7 still reads 96 % confidently
-#: on real renders) and an edit toward blue has a direct gradient.
+#: one shape, an untruncated one 98.8 %, and between shapes the drawing changes smoothly. The colour is not blended
+#: by a softmax (it leaves every other colour on a plateau: the gradient toward blue of a red object is ~1 % of the
+#: one away from red) nor by an argmax (every class flat: edits changed no colour); see :func:`hue_line`.
 SHARPNESS = 6.0
+_HSV = torch.tensor([colorsys.rgb_to_hsv(*COLOURS[c]) for c in COLOUR_NAMES])
+#: each colour's hue in degrees on one line, green 125 - yellow 54 - orange 32 - red 0 - purple -76 - blue -131,
+#: with its saturation and value: the order in which the bundled GAN's mapper walked the colours toward blue.
+HUES, SATURATIONS, VALUES = (_HSV[:, 0] * 360 + 180) % 360 - 180, _HSV[:, 1], _HSV[:, 2]
 #: piecewise-linear normal CDF of the continuous parts: knots at these quantile levels map to LEVELS.
 KNOTS, LEVELS = (0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99), (0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
 #: W+ levels: vectors ``0 .. FINE_FROM - 1`` (StyleCLIP's coarse level, 4×4 to the 16×16 up-convolution) name the
@@ -108,17 +112,39 @@ def mix_levels(code_a: torch.Tensor, code_b: torch.Tensor, mixed: torch.Tensor) 
     return out
 
 
+def hue_line(weights: torch.Tensor) -> torch.Tensor:
+    """The object colour ``(B, 3)`` in ``[0, 1]`` that colour-block weights ``(B, 6)`` (uncentred, any scale) name:
+    the weights taken relative to their smallest entry average the palette's hue, saturation and value on the line
+    :data:`HUES`. A one-hot block gives its palette colour exactly, truncation (shrinking toward the uniform block)
+    keeps it exactly, and between two classes the colour stays saturated and walks the hues between them, so a
+    latent edit from yellow toward blue passes orange, red and purple instead of grey. Those are paths the offline
+    guide rewards: StyleCLIP's edits reach the GAN's rate on it, where a linear RGB blend reached half (README).
+    Differentiable (kornia's HSV conversion).
+
+    >>> from clipedit.data.shapes import COLOURS
+    >>> bool(torch.allclose(hue_line(0.7 * torch.eye(6) + 0.05), torch.tensor([COLOURS[c] for c in COLOUR_NAMES]), atol=1e-5))
+    True
+    """
+    import kornia
+
+    rel = weights - weights.min(1, keepdim=True).values
+    rel = rel / rel.sum(1, keepdim=True).clamp(min=1e-6)
+    hue = (rel @ HUES).clamp(float(HUES.min()), float(HUES.max()))
+    hsv = torch.stack([torch.deg2rad(hue % 360), rel @ SATURATIONS, rel @ VALUES], 1)
+    return kornia.color.hsv_to_rgb(hsv[:, :, None, None])[:, :, 0, 0]
+
+
 def code_to_scene(code: torch.Tensor) -> dict[str, torch.Tensor]:
     """Centred codes ``(B, 23)`` (possibly shrunk or noisy) -> the scene they name: class indices (argmax of each
     block) and class weights ``colour_weights`` ``(B, 6)``, ``shape_weights`` ``(B, 6)``, ``background_weights``
-    ``(B, 3)`` (softmax of :data:`SHARPNESS` × the block), ``colour_rgb`` ``(B, 3)`` (linear in the colour block),
+    ``(B, 3)`` (softmax of :data:`SHARPNESS` × the block), ``colour_rgb`` ``(B, 3)`` (:func:`hue_line`),
     the blended ``background_rgb`` ``(B, 3)``,
     ``center`` ``(B, 2)``, ``size`` and ``rotation`` ``(B,)``."""
     f = code.float().cpu() + CODE_MEAN
     weights = [torch.softmax(SHARPNESS * f[:, a:b], 1) for a, b in BLOCKS]
     colour, shape, background = (wt.argmax(1) for wt in weights)
     u = f[:, -N_CONT:].clamp(-1, 1)
-    base = f[:, BLOCKS[0][0]:BLOCKS[0][1]] @ torch.tensor([COLOURS[c] for c in COLOUR_NAMES])  # linear: see SHARPNESS
+    base = hue_line(f[:, BLOCKS[0][0]:BLOCKS[0][1]])
     bg = weights[2] @ torch.tensor([BACKGROUNDS[b] for b in BACKGROUND_NAMES])
     size = SIZE_RANGE[0] + (SIZE_RANGE[1] - SIZE_RANGE[0]) * (u[:, 6] + 1) / 2
     margin = (1 - size * 1.1).clamp(min=0)
@@ -345,7 +371,7 @@ def render_loss(out: torch.Tensor, target: torch.Tensor, features=None, feature_
     return loss
 
 
-def train(minutes: float = 50.0, batch: int = 32, seed: int = 0, out: Path = OUT, state: Path | None = None,
+def train(minutes: float = 50.0, batch: int = 32, seed: int = 0, out: Path = ASSET, state: Path | None = None,
           resume: bool = False, steps: int | None = None, progress: bool | None = None, init: Path | None = None,
           feature_weight: float = 1.0, lr: float = 0.002, log_every: int = 250, level_mix: float = 0.5) -> Generator:
     """Fit the synthesis network and ``E`` on the shared loop (:func:`clipedit.training.loop.train_loop`) for
@@ -379,7 +405,11 @@ def train(minutes: float = 50.0, batch: int = 32, seed: int = 0, out: Path = OUT
             code = mix_classes(sample_codes(batch, g), g, p=0.25)
             psi = torch.where(torch.rand(batch, 1, generator=g) < 0.5, torch.ones(batch, 1),
                               0.4 + 0.6 * torch.rand(batch, 1, generator=g))  # truncated codes name the same classes
-            codes.append(code * psi + 0.05 * torch.randn(batch, N_CODE, generator=g))
+            noise = 0.05 * torch.randn(batch, N_CODE, generator=g)
+            # none on the colour block: the hue line is steep at a class (a weight of 0.05 on green turns blue 12°
+            # toward purple), so noise there would teach a hue averaged toward the line's middle (blue read as purple)
+            noise[:, BLOCKS[0][0]:BLOCKS[0][1]] = 0
+            codes.append(code * psi + noise)
         mixed = torch.rand(batch, generator=g) < level_mix
         w = G_.to_wplus(E_(codes[0].to(st.device)))
         w[mixed.to(st.device), FINE_FROM:] = E_(codes[1][mixed].to(st.device))[:, None]
@@ -394,8 +424,8 @@ def train(minutes: float = 50.0, batch: int = 32, seed: int = 0, out: Path = OUT
 
     def checkpoint(st: TrainState) -> None:
         export(st.unwrap("G"), st.unwrap("emb"), out, meta={"steps": st.step, "minutes": round(st.seconds / 60, 2),
-                                                           "log": st.log, "batch": batch, "trainer": __name__,
-                                                           "level_mix": level_mix})
+                                                           "log": st.log, "batch": batch, "trainer": "clipedit.training.shapes_stylegan",
+                                                           "level_mix": level_mix, "colour": "hue_line"})
 
     cfg = LoopConfig(steps=steps, minutes=minutes if steps is None else None, seed=seed, state_dir=state,
                      resume=resume, checkpoint_every=log_every, log_every=log_every, progress=progress)
@@ -415,7 +445,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--features", type=float, default=1.0, help="weight of the frozen guide's feature loss (0: pixels only)")
     p.add_argument("--level-mix", type=float, default=0.5,
                    help="fraction of samples whose fine W+ vectors name another code's colours (0: one w for all)")
-    p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--out", type=Path, default=ASSET)
     p.add_argument("--init", type=Path, default=None, help="start the synthesis network from this generator file")
     p.add_argument("--state", type=Path, default=Path("/tmp/shapes_stylegan.state"), help="training-state folder (resume)")
     p.add_argument("--resume", action="store_true", help="continue from --state")
