@@ -217,8 +217,9 @@ def load_generator(source: str | os.PathLike | None = None, device: str | torch.
                    download: bool = True) -> Generator:
     """A ready generator (eval mode, no grad) from a name, a ``.pt``/``.pkl`` path, or the bundled demo (``None``).
 
-    Names: ``clipedit/shapes-stylegan2``, ``clipedit/shapes-renderer`` and the FFHQ checkpoints in :data:`GENERATORS` (downloaded to the
-    clipedit cache; offline a clear :class:`ModelUnavailableError` says where to put the file).
+    Names: the bundled ``clipedit/shapes-stylegan2`` and ``clipedit/shapes-renderer`` (:data:`BUNDLED`), and the
+    FFHQ checkpoints in :data:`GENERATORS` (downloaded to the clipedit cache; offline a clear
+    :class:`ModelUnavailableError` says where to put the file).
     """
     from clipedit.device import select_device
 
@@ -257,5 +258,5 @@ def load_generator(source: str | os.PathLike | None = None, device: str | torch.
     return G.to(select_device(device)).eval().requires_grad_(False)
 
 
-__all__ = ["GENERATORS", "DEMO_NAME", "RENDERER_NAME", "BUNDLED", "SafeUnpickler", "UnsafePickleError", "safe_load_pickle", "load_generator",
-           "nvidia_to_rosinality", "infer_config"]
+__all__ = ["GENERATORS", "DEMO_NAME", "RENDERER_NAME", "BUNDLED", "SafeUnpickler", "UnsafePickleError",
+           "safe_load_pickle", "load_generator", "nvidia_to_rosinality", "infer_config"]

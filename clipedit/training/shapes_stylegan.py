@@ -11,8 +11,8 @@ on a 2-core CPU. This trainer keeps StyleGAN2's architecture and file format (th
   pixels weighted up, plus a blur pyramid) and in the frozen offline guide's image features (the ones the
   projected discriminator used), with ``E`` a learned ``(128, 23)`` embedding; codes are also shrunk toward the
   mean (truncation) so that ``ψ < 1`` still names a scene — the classes keep their argmax — and moved part of the
-  way between classes (:func:`mix_classes`); shapes and backgrounds blend by a sharp softmax, the colour along a hue line
-  (:data:`SHARPNESS`), so that gradient edits have a path from one class to another;
+  way between classes (:func:`mix_classes`); shapes and backgrounds blend by a sharp softmax (:data:`SHARPNESS`),
+  the colour along a saturated hue line (:func:`hue_line`), so that gradient edits have a path between classes;
 * **W+ level mixing**: for part of the samples the fine W+ vectors name another code's colours
   (:func:`mix_levels`, :data:`FINE_FROM`), so the coarse vectors name the geometry and the fine ones the colours;
 * the **mapping network** is not trained but *set in closed form* (:func:`set_mapping`) to the scene table
@@ -117,12 +117,13 @@ def hue_line(weights: torch.Tensor) -> torch.Tensor:
     the weights taken relative to their smallest entry average the palette's hue, saturation and value on the line
     :data:`HUES`. A one-hot block gives its palette colour exactly, truncation (shrinking toward the uniform block)
     keeps it exactly, and between two classes the colour stays saturated and walks the hues between them, so a
-    latent edit from yellow toward blue passes orange, red and purple instead of grey. Those are paths the offline
-    guide rewards: StyleCLIP's edits reach the GAN's rate on it, where a linear RGB blend reached half (README).
+    latent edit from yellow toward blue passes orange, red and purple instead of grey, where the offline guide's loss
+    for the target rises. On the exact scene function StyleCLIP's edits reached the GAN's rate with it (50 % of 12;
+    a linear RGB blend: 25 %); on the trained renderer they succeed between neighbouring hues (README).
     Differentiable (kornia's HSV conversion).
 
-    >>> from clipedit.data.shapes import COLOURS
-    >>> bool(torch.allclose(hue_line(0.7 * torch.eye(6) + 0.05), torch.tensor([COLOURS[c] for c in COLOUR_NAMES]), atol=1e-5))
+    >>> palette = torch.tensor([COLOURS[c] for c in COLOUR_NAMES])
+    >>> bool(torch.allclose(hue_line(0.7 * torch.eye(6) + 0.05), palette, atol=1e-5))  # ψ 0.7: the palette exactly
     True
     """
     import kornia
@@ -424,8 +425,9 @@ def train(minutes: float = 50.0, batch: int = 32, seed: int = 0, out: Path = ASS
 
     def checkpoint(st: TrainState) -> None:
         export(st.unwrap("G"), st.unwrap("emb"), out, meta={"steps": st.step, "minutes": round(st.seconds / 60, 2),
-                                                           "log": st.log, "batch": batch, "trainer": "clipedit.training.shapes_stylegan",
-                                                           "level_mix": level_mix, "colour": "hue_line"})
+                                                           "log": st.log, "batch": batch, "level_mix": level_mix,
+                                                           "trainer": "clipedit.training.shapes_stylegan",
+                                                           "colour": "hue_line"})
 
     cfg = LoopConfig(steps=steps, minutes=minutes if steps is None else None, seed=seed, state_dir=state,
                      resume=resume, checkpoint_every=log_every, log_every=log_every, progress=progress)
