@@ -413,9 +413,10 @@ def _cmd_nada(a: argparse.Namespace) -> int:
     return 0
 
 
+# the bundled generators (clipedit.styleclip.loaders.BUNDLED, named here because that module imports torch) and the
 # W+ vectors of the generators the CLI knows by name (argument checks run before torch is imported)
-_N_LATENT = {None: 8, "clipedit/shapes-stylegan2": 8, "clipedit/shapes-renderer": 8, "stylegan2-ffhq-config-f": 18,
-             "stylegan2-ada-ffhq": 18}
+_BUNDLED = ("clipedit/shapes-stylegan2", "clipedit/shapes-renderer")
+_N_LATENT = {None: 8, **dict.fromkeys(_BUNDLED, 8), "stylegan2-ffhq-config-f": 18, "stylegan2-ada-ffhq": 18}
 
 
 def _check_generator(a: argparse.Namespace) -> None:
@@ -436,8 +437,7 @@ def _check_edit_method(a: argparse.Namespace) -> None:
         if a.beta is not None and not 0 <= a.beta <= 1:
             raise UsageError(f"--beta is a cosine threshold in [0, 1], got {a.beta:g}")
         # default_neutral's rule on the name alone, so refusing stays instant (that module imports torch)
-        neutral = a.neutral or ("a shape" if a.generator in (None, "clipedit/shapes-stylegan2", "clipedit/shapes-renderer")
-                                else "a face")
+        neutral = a.neutral or ("a shape" if a.generator in (None, *_BUNDLED) else "a face")
         if neutral.strip() == a.prompt.strip():
             raise UsageError(f"the prompt and the neutral text are the same ({neutral!r}): there is no direction")
 

@@ -121,6 +121,13 @@ def test_every_downloadable_file_is_in_the_one_table():
         assert row.method in ("clip", "magenta", "styleclip", "perceptual", "style", "masked"), row
 
 
+def test_the_command_line_names_the_bundled_generators_the_loader_has():
+    from clipedit.cli import _BUNDLED, _N_LATENT
+    from clipedit.styleclip.loaders import BUNDLED
+
+    assert _BUNDLED == BUNDLED and all(_N_LATENT[n] == 8 for n in BUNDLED)
+
+
 def test_bundled_assets_are_in_the_table_and_small():
     """Every file in clipedit/assets is a row of the one weights table (but the independent judge, which only the
     evaluation reads), and all of them together stay ≤ 40 MB."""
