@@ -72,21 +72,26 @@ def test_style_loss_prefers_the_style(kind):
 
 
 def test_styleclipdraw_moves_towards_the_style_and_drops_clip_at_the_end(tiny_vit):
+    """The style weight pulls the drawing toward the style, as a mean over two seeds with a margin (one run's outcome
+    depends on the CPU): measured style distance 0.41-0.50 styled against 0.75 plain (seeds 0-2), asserted < 0.85 x.
+    256 hypercolumns, not 1024: the loss costs N·C², and the test only needs its direction."""
     style = torch.zeros(1, 3, 64, 64)
     style[:, 2] = 1.0  # solid blue
-    kw = dict(guide=tiny_guide(tiny_vit), num_paths=16, steps=20, canvas=48, seed=0, progress=False, vgg_weights=None,
-              style_samples=256)  # 256 hypercolumns, not 1024: the loss costs N·C², and the test only needs its direction
-    plain = styleclipdraw("a red circle", style, style_weight=0.0, **kw)
-    styled = styleclipdraw("a red circle", style, style_weight=20.0, **kw)
     judge = StyleLoss(style, weights=None, samples=512, size=48)
-    torch.manual_seed(0)
-    d_plain = float(judge(plain.image))
-    torch.manual_seed(0)
-    d_styled = float(judge(styled.image))
-    assert d_styled < d_plain
-    keys = [("clip_loss" in h) for h in styled.history]
-    assert all(keys[:18]) and not any(keys[18:])  # CLIP loss dropped for the last 10 %
-    assert all("style_loss" in h for h in styled.history)
+    d_plain, d_styled = [], []
+    for seed in (0, 1):
+        kw = dict(guide=tiny_guide(tiny_vit), num_paths=16, steps=20, canvas=48, seed=seed, progress=False,
+                  vgg_weights=None, style_samples=256)
+        plain = styleclipdraw("a red circle", style, style_weight=0.0, **kw)
+        styled = styleclipdraw("a red circle", style, style_weight=20.0, **kw)
+        torch.manual_seed(0)
+        d_plain.append(float(judge(plain.image)))
+        torch.manual_seed(0)
+        d_styled.append(float(judge(styled.image)))
+        keys = [("clip_loss" in h) for h in styled.history]
+        assert all(keys[:18]) and not any(keys[18:])  # CLIP loss dropped for the last 10 %
+        assert all("style_loss" in h for h in styled.history)
+    assert sum(d_styled) < 0.85 * sum(d_plain), (d_styled, d_plain)
 
 
 def test_cli_draw_writes_png_svg_json(tmp_path, capsys):
