@@ -3,10 +3,12 @@ every trainer running on it for a few steps."""
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 import torch
 
+import clipedit
 from clipedit.data.paths import find_data
 from clipedit.training.loop import LoopConfig, train_loop
 
@@ -94,6 +96,43 @@ def test_shapes_guide_trainer_runs_on_the_loop(tmp_path):
     assert ck["meta"]["steps"] == 2
     model = load_clip(str(out), device="cpu")
     assert model.encode_text(model.tokenize(["a red circle"])).shape == (1, 128)
+
+
+def test_guide_blend_phase_trains_the_image_tower_only(tmp_path):
+    from clipedit.data.shapes import COLOUR_NAMES, COLOURS, sample_batch
+    from clipedit.models import load_clip
+    from clipedit.models.registry import read_state_dict
+    from clipedit.training.shapes_guide import (
+        blend_finetune,
+        blend_views,
+        colour_paths,
+        main,
+    )
+
+    b = sample_batch(6, 64, torch.Generator().manual_seed(0), exclude=())
+    xa, xb, xt, t = blend_views(b, torch.Generator().manual_seed(1))
+    palette = torch.tensor([COLOURS[c] for c in COLOUR_NAMES])
+    px = (b.center[:, 0] + 1) / 2 * 63  # the object's centre pixel (x right, y down)
+    py = (b.center[:, 1] + 1) / 2 * 63
+    for i in range(6):
+        y, x = int(py[i].round()), int(px[i].round())
+        a, o = xa[i, :, y, x], xb[i, :, y, x]
+        assert torch.allclose(a, palette[b.colour[i]], atol=1e-4) and not torch.allclose(a, o, atol=0.05)
+        assert torch.allclose(xt[i, :, y, x], (1 - t[i]) * a + t[i] * o, atol=1e-4)  # the RGB blend of the two
+
+    init = Path(clipedit.__file__).parent / "assets" / "shapes_guide.pt"
+    out = tmp_path / "blend.pt"
+    blend_finetune(1.0, init, out, batch=4, max_steps=2, eval_every=2, progress=False)
+    before, after = read_state_dict(init), read_state_dict(out)
+    assert torch.load(out, map_location="cpu", weights_only=True)["meta"]["phase"] == "blend"
+    text = [k for k in before if not k.startswith("visual.")]
+    assert all(torch.equal(before[k], after[k]) for k in text if k in after)        # the text tower is frozen
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("visual."))
+    paths = colour_paths(load_clip(str(out), device="cpu"), steps=2, rise=10.0)
+    assert paths["monotone"] == 1.0 and paths["barrier"] >= 0
+    with pytest.raises(SystemExit) as e:  # a fine-tune needs the guide it starts from
+        main(["--blend", "--out", str(tmp_path / "x.pt")])
+    assert e.value.code == 2
 
 
 @pytest.mark.skipif(find_data("weights/magenta-arbitrary-stylization") is None,

@@ -16,6 +16,9 @@ prototype that learnt colour but not shape:
   what guidance shows it;
 * FGSM adversarial training (small epsilon) for gradients that draw shapes
   instead of adversarial noise when images are optimised against the guide.
+
+An optional later phase (``--blend --init GUIDE``, :func:`blend_finetune`) teaches a trained guide to read an
+object in the blend of two palette colours as the blend of the two (:func:`colour_paths` measures it).
 """
 from __future__ import annotations
 
@@ -216,12 +219,125 @@ def train(minutes: float, out: Path, batch: int = 256, lr: float = 1e-3, adv_eps
     return model
 
 
+def blend_views(batch, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For each scene of a :class:`~clipedit.data.shapes.ShapeBatch`: the scene in its palette colour ``a``, in
+    another palette colour ``b`` (uniform over the other five), and in the RGB blend ``(1 - t) a + t b`` (``t``
+    uniform). Returns the three image batches ``(B, 3, H, W)`` in ``[0, 1]`` and ``t`` ``(B,)``."""
+    from clipedit.data.shapes import BACKGROUND_NAMES, BACKGROUNDS, render_shapes
+
+    n, res, k = batch.images.shape[0], batch.images.shape[-1], len(COLOUR_NAMES)
+    other = (batch.colour + torch.randint(1, k, (n,), generator=gen)) % k
+    t = torch.rand(n, generator=gen)
+    palette = torch.tensor([COLOURS[c] for c in COLOUR_NAMES])
+    bg = torch.tensor([BACKGROUNDS[b] for b in BACKGROUND_NAMES])[batch.background]
+    mix = (1 - t[:, None]) * palette[batch.colour] + t[:, None] * palette[other]
+    draw = [render_shapes(batch.shape, rgb, bg, batch.center, batch.size, batch.rotation, res)
+            for rgb in (palette[batch.colour], palette[other], mix)]
+    return draw[0], draw[1], draw[2], t
+
+
+@torch.no_grad()
+def colour_paths(model: ClipModel, steps: int = 11, rise: float = 0.02) -> dict[str, float]:
+    """How a guide reads the straight RGB paths between palette colours: for every ordered pair ``a -> b`` (30) on
+    every shape (a centred object on white), the guide's loss for ``"a {b} {shape}"`` along the object colour
+    ``(1 - t) a + t b`` at ``steps`` points. Returns ``monotone``, the fraction of the 180 paths along which the
+    loss never rises by more than ``rise`` from one point to the next (an edit from ``a`` can follow the path all
+    the way to ``b``), and ``barrier``, the mean over paths of the largest rise above the path's start."""
+    from clipedit.data.shapes import render_shapes
+    from clipedit.guidance import CLIPGuide
+
+    t = torch.linspace(0, 1, steps)[:, None]
+    palette = torch.tensor([COLOURS[c] for c in COLOUR_NAMES])
+    ok, bars, n = 0, 0.0, 0
+    for si, shape in enumerate(SHAPES):
+        for bi, b in enumerate(COLOUR_NAMES):
+            guide = CLIPGuide(_fix_articles(f"a {b} {shape}"), models=model, augment="none", n_augs=1)
+            for ai in range(len(COLOUR_NAMES)):
+                if ai == bi:
+                    continue
+                rgb = (1 - t) * palette[ai] + t * palette[bi]
+                img = render_shapes(torch.full((steps,), si), rgb, torch.full((steps, 3), 0.97),
+                                    torch.zeros(steps, 2), torch.full((steps,), 0.4), torch.zeros(steps), 32)
+                loss = torch.stack([guide(img[i:i + 1]).loss.reshape(()) for i in range(steps)])
+                ok += bool((loss.diff() <= rise).all())
+                bars += float((loss.max() - loss[0]).clamp(min=0))
+                n += 1
+    return {"monotone": ok / n, "barrier": bars / n}
+
+
+def blend_finetune(minutes: float, init: Path, out: Path, batch: int = 64, lr: float = 2e-4, seed: int = 0,
+                   max_steps: int | None = None, state_dir: Path | None = None, progress: bool | None = None,
+                   eval_every: int = 200) -> ClipModel:
+    """Teach a trained guide (``init``) to read colour *continuously* between palette colours, keeping what it
+    reads everywhere else: the image tower of a copy is fitted so that (1) every training image (the clipdraw
+    views the guide was trained on) embeds as the frozen guide embeds it, and (2) a scene drawn in the RGB blend
+    ``(1 - t) a + t b`` of two palette colours (:func:`blend_views`) embeds as the normalised blend
+    ``(1 - t) e_a + t e_b`` of the frozen guide's embeddings of the scene in ``a`` and in ``b``. The text tower is
+    frozen. The bundled guide reads in-between colours as plateaus and steps (halfway from yellow to purple its
+    loss for purple is 0.52 *above* yellow's), so an edit from one colour toward another meets a barrier;
+    :func:`colour_paths` measures it (README). On the shared loop; resumable from ``state_dir``."""
+    import copy
+
+    from clipedit.models.registry import read_state_dict
+    from clipedit.training.loop import LoopConfig, TrainState, train_loop
+
+    net = build_clip(GUIDE_CONFIG)
+    net.load_state_dict(read_state_dict(init))
+    teacher = copy.deepcopy(net).eval().requires_grad_(False)
+    model = ClipModel(net, "clipedit/shapes", GUIDE_CONFIG)
+    net.requires_grad_(False)
+    net.visual.requires_grad_(True)
+    net.eval()  # trained in eval mode: its batch norms keep the frozen guide's statistics
+    opt = torch.optim.AdamW(net.visual.parameters(), lr=lr, weight_decay=0.0)
+    augment = make_augment("clipdraw", GUIDE_CONFIG.image_resolution, crop_scale=(0.7, 1.0))
+    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    log: list[dict] = []
+
+    def embed(m, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(m.encode_image((x - mean) / std), dim=-1)
+
+    def step(state: TrainState) -> dict[str, float]:
+        if state.accelerator.num_processes > 1:
+            raise RuntimeError("the offline-guide trainer runs in one process (no `accelerate launch` across devices)")
+        gen = state.generators["data"]
+        b = sample_batch(batch, 64, gen, exclude=())
+        with torch.no_grad():
+            views = augment(b.images, 1)
+            xa, xb, xt, t = blend_views(b, gen)
+            keep_target = embed(teacher, views)
+            blend = F.normalize((1 - t[:, None]) * embed(teacher, xa) + t[:, None] * embed(teacher, xb), dim=-1)
+        e = embed(net, torch.cat([views, xt]))
+        keep = (1 - (e[:batch] * keep_target).sum(-1)).mean()
+        blended = (1 - (e[batch:] * blend).sum(-1)).mean()
+        loss = keep + blended
+        state.optimizers["opt"].zero_grad(set_to_none=True)
+        state.backward(loss)
+        state.optimizers["opt"].step()
+        return {"loss": loss.item(), "keep": keep.item(), "blend": blended.item()}
+
+    def evaluate(state: TrainState) -> None:
+        zs = zero_shot(model, HELD_OUT)
+        log.append({"step": state.step, "time": state.seconds, **zs})
+        print(f"  held-out zero-shot: {zs}", flush=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save_guide(model, out, {"steps": state.step, "log": log, "phase": "blend", "init": str(init)})
+
+    cfg = LoopConfig(steps=max_steps, minutes=None if max_steps is not None else minutes, seed=seed,
+                     state_dir=state_dir, checkpoint_every=eval_every, log_every=20, progress=progress)
+    state = train_loop(step, {"net": net}, {"opt": opt}, cfg, generators={"data": torch.Generator()},
+                       on_checkpoint=evaluate, desc="shapes guide (colour blends)")
+    net.eval().requires_grad_(False)
+    evaluate(state)
+    return model
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=45.0, help="wall-clock training budget")
     p.add_argument("--steps", type=int, default=None, help="fixed number of steps instead of a time budget")
     p.add_argument("--batch", type=int, default=256)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3; with --blend 2e-4)")
     p.add_argument("--adv-eps", type=float, default=8 / 255)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-every", type=int, default=200)
@@ -230,8 +346,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--distractors", type=int, default=0, help="distractor images per batch (extra negatives)")
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--state", type=Path, default=None, help="training-state folder (checkpoints; resume)")
+    p.add_argument("--blend", action="store_true",
+                   help="fine-tune --init to read blends of two colours as blends (blend_finetune; text tower frozen)")
     a = p.parse_args(argv)
-    train(a.minutes, a.out, a.batch, a.lr, a.adv_eps, a.seed, a.eval_every, a.steps, a.init, a.distractors, a.warmup,
+    if a.minutes <= 0 or (a.steps is not None and a.steps < 1):
+        p.error("--minutes and --steps must be positive")
+    if a.init is not None and not a.init.is_file():
+        p.error(f"--init: no such file {a.init}")
+    if a.blend:
+        if a.init is None:
+            p.error("--blend fine-tunes a trained guide: give it --init")
+        blend_finetune(a.minutes, a.init, a.out, min(a.batch, 64), a.lr or 2e-4, a.seed, a.steps,
+                     a.state, eval_every=a.eval_every)
+        return
+    train(a.minutes, a.out, a.batch, a.lr or 1e-3, a.adv_eps, a.seed, a.eval_every, a.steps, a.init, a.distractors, a.warmup,
           a.state)
 
 
