@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=45.0, help="wall-clock training budget")
     p.add_argument("--steps", type=int, default=None, help="fixed number of steps instead of a time budget")
-    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--batch", type=int, default=None, help="images per step (default 256; with --blend 64)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3; with --blend 2e-4)")
     p.add_argument("--adv-eps", type=float, default=8 / 255)
     p.add_argument("--seed", type=int, default=0)
@@ -349,18 +349,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--blend", action="store_true",
                    help="fine-tune --init to read blends of two colours as blends (blend_finetune; text tower frozen)")
     a = p.parse_args(argv)
-    if a.minutes <= 0 or (a.steps is not None and a.steps < 1):
-        p.error("--minutes and --steps must be positive")
+    if a.minutes <= 0 or (a.steps is not None and a.steps < 1) or (a.batch is not None and a.batch < 1):
+        p.error("--minutes, --steps and --batch must be positive")
     if a.init is not None and not a.init.is_file():
         p.error(f"--init: no such file {a.init}")
     if a.blend:
         if a.init is None:
             p.error("--blend fine-tunes a trained guide: give it --init")
-        blend_finetune(a.minutes, a.init, a.out, min(a.batch, 64), a.lr or 2e-4, a.seed, a.steps,
-                     a.state, eval_every=a.eval_every)
+        if a.distractors:
+            p.error("--blend keeps the text tower frozen: --distractors does not apply")
+        blend_finetune(a.minutes, a.init, a.out, a.batch or 64, a.lr or 2e-4, a.seed, a.steps, a.state,
+                       eval_every=a.eval_every)
         return
-    train(a.minutes, a.out, a.batch, a.lr or 1e-3, a.adv_eps, a.seed, a.eval_every, a.steps, a.init, a.distractors, a.warmup,
-          a.state)
+    train(a.minutes, a.out, a.batch or 256, a.lr or 1e-3, a.adv_eps, a.seed, a.eval_every, a.steps, a.init,
+          a.distractors, a.warmup, a.state)
 
 
 if __name__ == "__main__":
