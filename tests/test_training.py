@@ -125,11 +125,15 @@ def test_guide_blend_phase_trains_the_image_tower_only(tmp_path):
     blend_finetune(1.0, init, out, batch=4, max_steps=2, eval_every=2, progress=False)
     before, after = read_state_dict(init), read_state_dict(out)
     assert torch.load(out, map_location="cpu", weights_only=True)["meta"]["phase"] == "blend"
+    assert set(before) == set(after)
     text = [k for k in before if not k.startswith("visual.")]
-    assert all(torch.equal(before[k], after[k]) for k in text if k in after)        # the text tower is frozen
+    assert text and all(torch.equal(before[k], after[k]) for k in text)             # the text tower is frozen
     assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("visual."))
-    paths = colour_paths(load_clip(str(out), device="cpu"), steps=2, rise=10.0)
-    assert paths["monotone"] == 1.0 and paths["barrier"] >= 0
+    load_clip(str(out), device="cpu")
+    # the bundled guide has barriers on straight colour paths (halfway from yellow to purple, README): no training
+    # involved, so this holds on any machine; and with a tolerance above every rise every path counts as monotone
+    paths = colour_paths(load_clip("clipedit/shapes", device="cpu"), steps=3, rise=10.0)
+    assert paths["monotone"] == 1.0 and paths["barrier"] > 0.05
     with pytest.raises(SystemExit) as e:  # a fine-tune needs the guide it starts from
         main(["--blend", "--out", str(tmp_path / "x.pt")])
     assert e.value.code == 2
