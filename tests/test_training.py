@@ -134,9 +134,11 @@ def test_guide_blend_phase_trains_the_image_tower_only(tmp_path):
     # involved, so this holds on any machine; and with a tolerance above every rise every path counts as monotone
     paths = colour_paths(load_clip("clipedit/shapes", device="cpu"), steps=3, rise=10.0)
     assert paths["monotone"] == 1.0 and paths["barrier"] > 0.05
-    with pytest.raises(SystemExit) as e:  # a fine-tune needs the guide it starts from
-        main(["--blend", "--out", str(tmp_path / "x.pt")])
-    assert e.value.code == 2
+    for argv in (["--blend", "--out", str(tmp_path / "x.pt")],            # a fine-tune needs the guide it starts from
+                 ["--blend", "--init", str(out), "--out", str(out)]):      # and must not write over it
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2
 
 
 @pytest.mark.skipif(find_data("weights/magenta-arbitrary-stylization") is None,

@@ -358,6 +358,8 @@ def main(argv: list[str] | None = None) -> None:
             p.error("--blend fine-tunes a trained guide: give it --init")
         if a.distractors:
             p.error("--blend keeps the text tower frozen: --distractors does not apply")
+        if a.out.resolve() == a.init.resolve():
+            p.error("--blend: --out must differ from --init (the guide it starts from is its teacher on resume)")
         blend_finetune(a.minutes, a.init, a.out, a.batch or 64, a.lr or 2e-4, a.seed, a.steps, a.state,
                        eval_every=a.eval_every)
         return
