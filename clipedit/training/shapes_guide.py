@@ -258,7 +258,7 @@ def colour_paths(model: ClipModel, steps: int = 11, rise: float = 0.02) -> dict[
                 rgb = (1 - t) * palette[ai] + t * palette[bi]
                 img = render_shapes(torch.full((steps,), si), rgb, torch.full((steps, 3), 0.97),
                                     torch.zeros(steps, 2), torch.full((steps,), 0.4), torch.zeros(steps), 32)
-                loss = torch.stack([guide(img[i:i + 1]).loss.reshape(()) for i in range(steps)])
+                loss = guide(img).per_image
                 ok += bool((loss.diff() <= rise).all())
                 bars += float((loss.max() - loss[0]).clamp(min=0))
                 n += 1
