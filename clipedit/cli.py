@@ -354,16 +354,17 @@ def _cmd_mapper(a: argparse.Namespace) -> int:
     from clipedit.guidance import CLIPGuide
     from clipedit.styleclip import load_generator
     from clipedit.styleclip.edit import _identity
+    from clipedit.styleclip.loaders import guide_for
     from clipedit.styleclip.mapper import save_mapper, train_mapper
 
     dev = select_device(a.device)
     G = load_generator(a.generator, device=dev)
-    guide = CLIPGuide(a.prompt, models=a.model, augment="none", n_augs=1, device=dev)
+    guide = CLIPGuide(a.prompt, models=guide_for(G, a.model), augment="none", n_augs=1, device=dev)
     ident = _identity("auto", G, a.id, dev)
     run = train_mapper(a.prompt, G, guide, steps=a.steps, batch=a.batch, lr=a.lr, l2_lambda=a.l2,
                        id_lambda=a.id if ident is not None else 0.0, identity=ident, seed=a.seed, progress=_bar(a))
     path = save_mapper(run.mapper, a.out, a.prompt, {"steps": run.steps, "seconds": round(run.seconds, 1),
-                                                      "generator": a.generator or "clipedit/shapes-stylegan2",
+                                                      "generator": a.generator or "clipedit/shapes-renderer",
                                                       "model": [m.name for m in guide.models], "log": run.log})
     print(f"wrote {path} ({run.steps} steps, {run.seconds:.0f} s); use it: clipedit edit \"{a.prompt}\" "
           f"--method mapper --mapper {path}")
@@ -389,13 +390,14 @@ def _cmd_nada(a: argparse.Namespace) -> int:
     from clipedit.imageio import save_image
     from clipedit.models.registry import load_clip
     from clipedit.styleclip import load_generator, to_unit
+    from clipedit.styleclip.loaders import guide_for
     from clipedit.styleclip.nada import nada, save_generator
 
     dev = select_device(a.device)
     G = load_generator(a.generator, device=dev)
     if a.layers is not None and a.layers > G.n_latent:
         raise UsageError(f"--layers {a.layers} is more than the generator's {G.n_latent} W+ layers")
-    clip = load_clip(a.model, device=dev)
+    clip = load_clip(guide_for(G, a.model), device=dev)
     r = nada(G, a.source, a.target, clip, steps=a.steps, batch=a.batch, k=a.layers, lr=a.lr, seed=a.seed,
              train_noise=a.train_noise, progress=_bar(a))
     path = save_generator(r.generator, a.out, {"source": a.source, "target": a.target, "steps": r.steps,
@@ -415,7 +417,7 @@ def _cmd_nada(a: argparse.Namespace) -> int:
 
 # the bundled generators (clipedit.styleclip.loaders.BUNDLED, named here because that module imports torch) and the
 # W+ vectors of the generators the CLI knows by name (argument checks run before torch is imported)
-_BUNDLED = ("clipedit/shapes-stylegan2", "clipedit/shapes-renderer")
+_BUNDLED = ("clipedit/shapes-renderer", "clipedit/shapes-stylegan2")
 _N_LATENT = {None: 8, **dict.fromkeys(_BUNDLED, 8), "stylegan2-ffhq-config-f": 18, "stylegan2-ada-ffhq": 18}
 
 
@@ -480,7 +482,7 @@ def _edit_other(a: argparse.Namespace) -> int:
     prev = save_image(before, png.with_name(png.stem + ".before.png"))
     js = png.with_suffix(".json")
     js.write_text(json.dumps({"prompt": a.prompt, "method": a.method, "generator": a.generator or
-                              "clipedit/shapes-stylegan2", "seed": a.seed, "seconds": round(time.perf_counter() - t0, 3),
+                              "clipedit/shapes-renderer", "seed": a.seed, "seconds": round(time.perf_counter() - t0, 3),
                               **info}, indent=1))
     print(f"wrote {png}, {prev} and {js}")
     return 0
@@ -503,7 +505,7 @@ def _cmd_edit(a: argparse.Namespace) -> int:
     lat = png.with_suffix(".latent.pt")
     torch.save({"latent": res.latent, "start": res.start, "prompt": a.prompt}, lat)
     js = png.with_suffix(".json")
-    js.write_text(json.dumps({"prompt": a.prompt, "generator": a.generator or "clipedit/shapes-stylegan2",
+    js.write_text(json.dumps({"prompt": a.prompt, "generator": a.generator or "clipedit/shapes-renderer",
                               "mode": a.mode, "steps": a.steps, "seed": a.seed, "l2_lambda": a.l2, "id_lambda": a.id,
                               "history": res.history}, indent=1))
     print(f"wrote {png}, {before}, {lat} and {js}")
@@ -531,7 +533,7 @@ def _cmd_invert(a: argparse.Namespace) -> int:
     lat = png.with_suffix(".latent.pt")
     torch.save({"latent": res.latent, "noise": res.noise}, lat)
     js = png.with_suffix(".json")
-    js.write_text(json.dumps({"image": a.image, "generator": a.generator or "clipedit/shapes-stylegan2",
+    js.write_text(json.dumps({"image": a.image, "generator": a.generator or "clipedit/shapes-renderer",
                               "steps": a.steps, "history": res.history}, indent=1))
     print(f"wrote {png}, {lat} (edit it: clipedit edit \"...\" --latent {lat}) and {js}")
     return 0
@@ -817,8 +819,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("prompt", help='the edit, e.g. "a person with purple hair"')
     common_options(e, steps=300, out="edit.png")
     e.add_argument("--generator", default=None,
-                   help="clipedit/shapes-stylegan2 (default, offline demo), clipedit/shapes-renderer (offline, sharper "
-                        "shapes, weak colour edits), stylegan2-ffhq-config-f, stylegan2-ada-ffhq, or a .pt/.pkl path")
+                   help="clipedit/shapes-renderer (default, offline demo), clipedit/shapes-stylegan2 (offline, the "
+                        "earlier GAN demo), stylegan2-ffhq-config-f, stylegan2-ada-ffhq, or a .pt/.pkl path")
     e.add_argument("--latent", default=None, help="start latent .pt (e4e/pSp/StyleCLIP or clipedit invert); "
                                                    "default: a seeded truncated sample")
     e.add_argument("--mode", choices=["edit", "free_generation"], default="edit")

@@ -230,6 +230,10 @@ for _name, _sha, _file, _mb in [
 register_weights(WeightFile(
     "clipedit/shapes", "shapes_guide.pt", None, None,
     "clipedit's offline guide: a small CLIP trained on procedural coloured shapes (64x64)", None, "MIT", "clip"))
+register_weights(WeightFile(
+    "clipedit/shapes-colour", "shapes_guide_colour.pt", None, None,
+    "the offline guide after its colour phase (colour read by distance to the palette): the StyleGAN demos' guide",
+    None, "MIT", "clip"))
 
 _HUB = "https://tfhub.dev/google/lite-model/magenta/arbitrary-image-stylization-v1-256"
 for _name, _file, _path, _sha, _size, _what in [
@@ -246,10 +250,10 @@ for _name, _file, _path, _sha, _size, _what in [
 
 register_weights(WeightFile(
     "clipedit/shapes-stylegan2", "shapes_stylegan2.pt", None, None,
-    "clipedit's 32x32 demo StyleGAN2, trained on the shapes world", None, "MIT", "styleclip"))
+    "clipedit's earlier 32x32 demo StyleGAN2, a GAN trained on the shapes world", None, "MIT", "styleclip"))
 register_weights(WeightFile(
     "clipedit/shapes-renderer", "shapes_renderer.pt", None, None,
-    "clipedit's 32x32 StyleGAN2 trained as a renderer of shapes-world scene codes (sharp shapes, weak colour edits)",
+    "clipedit's 32x32 demo StyleGAN2 (the default), trained as a renderer of shapes-world scene codes",
     None, "MIT", "styleclip"))
 register_weights(WeightFile(
     "clipedit/adjustable-starry-night", "adjustable_starry_night.pt", None, None,

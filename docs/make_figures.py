@@ -5,7 +5,7 @@
 * ``docs/style_grid.jpg``: content, style, arbitrary stylisation, StyleTransferCLIP for several prompts;
 * ``docs/guided_shapes.jpg``: the offline guide's guided results for the 20 evaluation prompts (seed 0);
 * ``docs/styleclipdraw.jpg``: style, CLIPDraw and StyleCLIPDraw for three paintings (offline guide);
-* ``docs/stylegan_samples.jpg``: the two bundled generators' samples (GAN, renderer) at truncation 1.0 and 0.7;
+* ``docs/stylegan_samples.jpg``: the two bundled generators' samples (the renderer, the GAN) at truncation 1.0 and 0.7;
 * ``docs/masked_generation.jpg`` (``python docs/make_figures.py masked``): the bundled masked generator's samples,
   a guidance sweep and VQGAN+CLIP, each labelled with the judge's reading;
 * ``docs/styledrop.jpg`` (``python docs/make_figures.py styledrop``): for each style reference, the base model,
@@ -99,7 +99,7 @@ def stylegan_samples() -> None:
     from clipedit.styleclip import load_generator, to_unit
 
     rows = []
-    for name in (None, "clipedit/shapes-renderer"):  # the default GAN, then the renderer
+    for name in (None, "clipedit/shapes-stylegan2"):  # the default renderer, then the earlier GAN
         G = load_generator(name, device="cpu")
         with torch.no_grad():
             rows += [to_unit(G.synthesis(G.sample_w(16, truncation=t, seed=0))) for t in (1.0, 0.7)]

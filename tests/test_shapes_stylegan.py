@@ -114,24 +114,22 @@ def test_render_code_is_the_shapes_world_renderer_and_blends_between_classes():
     assert torch.isclose(wt[0], wt[2]) and float(wt[0]) > 0.4              # red and blue share the object
 
 
-def test_the_colour_walks_a_saturated_hue_line_that_truncation_keeps():
-    import kornia
-
+def test_the_colour_is_a_palette_blend_whose_class_truncation_keeps():
     from clipedit.data.shapes import COLOURS, COLOUR_NAMES
-    from clipedit.training.shapes_stylegan import HUES, hue_line
+    from clipedit.training.shapes_stylegan import palette_blend
 
     palette, eye = torch.tensor([COLOURS[c] for c in COLOUR_NAMES]), torch.eye(6)
-    for psi in (1.0, 0.7, 0.4):                                            # a class, truncated: its colour exactly
-        assert torch.allclose(hue_line(psi * eye + (1 - psi) / 6), palette, atol=1e-5)
+    assert torch.allclose(palette_blend(eye), palette)                      # a class: its colour exactly
+    for psi in (0.85, 0.7):                                                # truncated (ψ 0.7): nearest its own colour
+        rgb = palette_blend(psi * eye + (1 - psi) / 6)
+        assert (((rgb[:, None] - palette[None]) ** 2).sum(-1).argmin(1) == torch.arange(6)).all()
     y, b = COLOUR_NAMES.index("yellow"), COLOUR_NAMES.index("blue")
     t = torch.linspace(0, 1, 21)[:, None]
-    hsv = kornia.color.rgb_to_hsv(hue_line((1 - t) * eye[y] + t * eye[b])[:, :, None, None])[:, :, 0, 0]
-    assert float(hsv[:, 1].min()) > 0.75                                  # saturated all the way (an RGB blend: grey)
-    hue = (torch.rad2deg(hsv[:, 0]) + 180) % 360 - 180
-    assert torch.allclose(hue, HUES[y] + t[:, 0] * (HUES[b] - HUES[y]), atol=0.5)  # through orange, red, purple
+    line = palette_blend((1 - t) * eye[y] + t * eye[b])
+    assert torch.allclose(line, (1 - t) * palette[y] + t * palette[b], atol=1e-6)  # the straight RGB line
     f = eye[y:y + 1].clone().requires_grad_(True)
-    hue_line(f)[0, 1].backward()                                           # from pure yellow, more blue weight
-    assert float(f.grad[0, b]) < -0.1                                     # turns it orange at once (green falls)
+    (palette_blend(f) - palette[b]).pow(2).sum().backward()               # from yellow, a step toward blue
+    assert float(f.grad[0, b]) < 0 and int(f.grad[0].argmin()) == b        # raises the blue weight most
 
 
 def test_renderer_trainer_resumes_on_the_loop(tmp_path):

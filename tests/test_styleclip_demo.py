@@ -1,4 +1,4 @@
-"""End to end with the bundled demo generator and the offline guide, judged by the independent classifier."""
+"""End to end with the bundled demo generators and their offline guide, judged by the independent classifier."""
 from __future__ import annotations
 
 import json
@@ -13,29 +13,28 @@ from clipedit.styleclip import load_generator, to_unit
 
 @pytest.fixture(scope="module")
 def G():
-    return load_generator(None)
+    return load_generator(None)  # the default demo: the scene-code renderer
 
 
-@pytest.fixture(scope="module")
-def R():
-    return load_generator("clipedit/shapes-renderer")
+@pytest.mark.parametrize("name", ["clipedit/shapes-renderer", "clipedit/shapes-stylegan2"])
+def test_bundled_generators_sample_shapes(name):
+    from clipedit.styleclip.loaders import guide_for
 
-
-def test_demo_generator_samples_shapes(G):
-    assert (G.size, G.n_latent) == (32, 8)
-    w = G.sample_w(64, truncation=0.7, seed=0)
-    x = to_unit(G.synthesis(w))
-    assert torch.equal(x, to_unit(G.synthesis(w)))
-    assert float(confident(x).float().mean()) > 0.5  # most samples are a readable coloured shape
+    g = load_generator(name)
+    assert (g.size, g.n_latent) == (32, 8) and guide_for(g, "auto") == "clipedit/shapes-colour"
+    w = g.sample_w(64, truncation=0.7, seed=0)
+    x = to_unit(g.synthesis(w))
+    assert torch.equal(x, to_unit(g.synthesis(w)))
+    assert float(confident(x).float().mean()) > 0.5  # most samples are a readable coloured shape (the GAN's: 60 %)
 
 
 def test_demo_edits_change_colour_keep_shape_and_place(G):
-    """StyleCLIP on the demo generator, judged by the independent classifier, as a rate over 24 starts (the
-    evaluation's protocol: each start gets "a {another colour} {its shape}", 100 steps). One edit succeeds about
-    half the time and which ones do depends on the CPU's floating-point order, so only the rate is asserted, far below
-    the measured one: 'both' 42-54 % (mean 48 %) over 4 runs of 24 edits (1 and 2 threads x start seeds 0 and 500),
-    shape kept 96-100 %, mask IoU 0.44-0.51. At the lowest measured rate the first bound fails by chance with
-    probability 0.05 %."""
+    """StyleCLIP on the demo generator (the renderer, edited with clipedit/shapes-colour), judged by the independent
+    classifier, as a rate over 24 starts (the evaluation's protocol: each start gets "a {another colour} {its
+    shape}", 100 steps). One edit succeeds about half the time and which ones do depends on the CPU's floating-point
+    order, so only the rate is asserted, far below the measured one: 'both' 58 % and 46 % (start seeds 0 and 500),
+    shape kept 96 % and 92 %, mask IoU 0.59. At the lowest measured rate the first bound fails by chance with
+    probability below 0.1 %."""
     starts = pick_starts(G, 24, seed=0)
     assert len(starts) == 24
     r = evaluate_edits(G, starts, l2_lambda=0.008, steps=100)
@@ -57,15 +56,15 @@ def test_cli_edit_and_invert_offline(tmp_path):
     assert main(["edit", "a red square", "--latent", str(tmp_path / "i.latent.pt"), "--steps", "2", "--out", str(again),
                  "--quiet", "--model", "clipedit/shapes"]) == 0
     assert main(["edit", "x", "--generator", str(tmp_path / "missing.pt"), "--model", "clipedit/shapes"]) == 2
-    r = tmp_path / "r.png"
-    assert main(["edit", "a red square", "--generator", "clipedit/shapes-renderer", "--steps", "2", "--out", str(r),
-                 "--quiet", "--model", "clipedit/shapes"]) == 0 and r.is_file()
+    r = tmp_path / "r.png"  # the earlier GAN demo, with the default guide (clipedit/shapes-colour)
+    assert main(["edit", "a red square", "--generator", "clipedit/shapes-stylegan2", "--steps", "2", "--out", str(r),
+                 "--quiet"]) == 0 and r.is_file()
 
 
 def test_demo_mapper_edits_held_out_latents(G):
     """The latent mapper on the demo generator, judged: trained for "a blue circle" (60 steps, batch 8, two seeds),
-    then applied to 16 held-out latents each. A rate over 32 edits, far below the measured one: 15-16 of 16 blue for
-    each of training seeds 0-3 (one thread)."""
+    then applied to 16 held-out latents each. A rate over 32 edits, far below the measured one: 30 and 32 of 32 blue
+    for training seeds 0-1 and 2-3 (one thread; the earlier GAN demo with the bundled guide: 15-16 of 16 per seed)."""
     from clipedit.eval.stylegan_methods import mapper_rate
 
     blue = mapper_rate(G, "a blue circle", steps=60, seeds=(0, 1))["colour_after"]
@@ -101,15 +100,16 @@ def test_cli_global_mapper_and_nada_offline(tmp_path, monkeypatch):
 
 
 def test_demo_nada_turns_circles_into_squares_as_a_rate(G):
-    """StyleGAN-NADA "a circle" -> "a square" on the bundled generator, judged on 32 fixed latents, summed over three
-    training seeds (which samples flip depends on the CPU, so only the rate is asserted). Measured: 6 of 32 squares
-    before, 9 / 14 / 9 after 100 steps (seeds 0-2; 77 % of 64 after 200 steps in the README)."""
+    """StyleGAN-NADA "a circle" -> "a square" on the demo generator, judged on 32 fixed latents, summed over three
+    training seeds (which samples flip depends on the CPU, so only the rate is asserted). Measured: 3 of 32 squares
+    before, 13 / 25 / 11 after 100 steps (seeds 0-2; 77 % of 64 after 200 steps in the README)."""
     from clipedit.eval.edited import foreground, iou
     from clipedit.eval.judge import judge
     from clipedit.models.registry import load_clip
+    from clipedit.styleclip.loaders import DEMO_GUIDE
     from clipedit.styleclip.nada import nada
 
-    clip = load_clip("clipedit/shapes", device="cpu")
+    clip = load_clip(DEMO_GUIDE, device="cpu")
     w = torch.cat([G.sample_w(1, truncation=0.7, seed=30_000 + s) for s in range(32)])
     with torch.no_grad():
         x0 = to_unit(G.synthesis(w))
@@ -121,29 +121,28 @@ def test_demo_nada_turns_circles_into_squares_as_a_rate(G):
             x1 = to_unit(r.generator.synthesis(w))
         after += sum(s == "square" for s in judge(x1).shape)
         ious.append(float(iou(foreground(x0), foreground(x1)).mean()))
-    assert after >= 3 * before + 6, (before, after)  # measured 3 x 6 -> 32
+    assert after >= 3 * before + 6, (before, after)  # measured 3 x 3 -> 49
     assert min(ious) > 0.3, ious                        # objects stay where they were
 
 
-def test_renderer_meets_the_sample_targets(R):
-    """The bundled scene-code renderer against the demo issue's sample targets (≥ 90 % of samples at ψ 0.7 read with
-    confidence > 0.9 for both colour and shape, ≥ 30 of the 36 pairs), judged by the independent classifier on 256
-    samples. Measured on 512: 100 % at ψ 0.7 (97 % at ψ 1.0), all 36 pairs; the demo GAN: 60 %, 33 pairs."""
+def test_demo_meets_the_sample_targets(G):
+    """The demo generator (the scene-code renderer) against the demo issue's sample targets (≥ 90 % of samples at ψ
+    0.7 read with confidence > 0.9 for both colour and shape, ≥ 30 of the 36 pairs), judged by the independent
+    classifier on 256 samples. Measured on 512: 96 % at ψ 0.7 (96 % at ψ 1.0), all 36 pairs; the GAN: 60 %, 33."""
     from clipedit.eval.judge import judge
 
-    assert (R.size, R.n_latent) == (32, 8)
-    x = to_unit(R.synthesis(R.sample_w(256, truncation=0.7, seed=0)))
+    assert (G.size, G.n_latent) == (32, 8)
+    x = to_unit(G.synthesis(G.sample_w(256, truncation=0.7, seed=0)))
     ok = confident(x)
-    assert float(ok.float().mean()) > 0.85
+    assert float(ok.float().mean()) >= 0.9  # the issue's target
     v = judge(x)
     assert len({(c, s) for c, s, k in zip(v.colour, v.shape, ok.tolist()) if k}) >= 30
 
 
-def test_renderer_mapper_edits_shape_on_held_out_latents(R):
-    """The latent mapper on the renderer, judged: trained for "a square" (60 steps, batch 8, two seeds), applied to
-    16 held-out latents each. Measured: 8 -> 64 squares of 64 over training seeds 0-3 (its colour edits do not
-    move: README)."""
+def test_demo_mapper_edits_shape_on_held_out_latents(G):
+    """The latent mapper on the demo generator, judged: trained for "a square" (60 steps, batch 8, two seeds), applied
+    to 16 held-out latents each. Measured: 8 -> 62 squares of 64 over training seeds 0-3."""
     from clipedit.eval.stylegan_methods import mapper_rate
 
-    r = mapper_rate(R, "a square", steps=60, seeds=(0, 1))
+    r = mapper_rate(G, "a square", steps=60, seeds=(0, 1))
     assert r["shape_after"] >= 24 and r["shape_after"] >= r["shape_before"] + 12, r

@@ -98,33 +98,40 @@ def test_shapes_guide_trainer_runs_on_the_loop(tmp_path):
     assert model.encode_text(model.tokenize(["a red circle"])).shape == (1, 128)
 
 
-def test_guide_blend_phase_trains_the_image_tower_only(tmp_path):
+def test_guide_colour_phase_trains_the_image_tower_only(tmp_path):
     from clipedit.data.shapes import COLOUR_NAMES, COLOURS, sample_batch
     from clipedit.models import load_clip
     from clipedit.models.registry import read_state_dict
     from clipedit.training.shapes_guide import (
-        blend_finetune,
-        blend_views,
+        colour_finetune,
         colour_paths,
+        colour_views,
         main,
+        palette_weights,
+        rgb_descent,
     )
 
     b = sample_batch(6, 64, torch.Generator().manual_seed(0), exclude=())
-    xa, xb, xt, t = blend_views(b, torch.Generator().manual_seed(1))
+    x, at_palette, w = colour_views(b, torch.Generator().manual_seed(1))
     palette = torch.tensor([COLOURS[c] for c in COLOUR_NAMES])
+    assert x.shape == (6, 3, 64, 64) and at_palette.shape == (6, 6, 3, 64, 64) and w.shape == (6, 6)
     px = (b.center[:, 0] + 1) / 2 * 63  # the object's centre pixel (x right, y down)
     py = (b.center[:, 1] + 1) / 2 * 63
     for i in range(6):
-        y, x = int(py[i].round()), int(px[i].round())
-        a, o = xa[i, :, y, x], xb[i, :, y, x]
-        assert torch.allclose(a, palette[b.colour[i]], atol=1e-4) and not torch.allclose(a, o, atol=0.05)
-        assert torch.allclose(xt[i, :, y, x], (1 - t[i]) * a + t[i] * o, atol=1e-4)  # the RGB blend of the two
+        yy, xx = int(py[i].round()), int(px[i].round())
+        for k in range(6):
+            assert torch.allclose(at_palette[k, i, :, yy, xx], palette[k], atol=1e-4)  # the scene in each palette colour
+        rgb = x[i, :, yy, xx]
+        assert torch.allclose(palette_weights(rgb[None])[0], w[i], atol=1e-4)      # weighted by the drawn colour
+    # the weights fall with the distance to each palette colour
+    d = ((x[:, :, 32, 32][:, None] - palette[None]) ** 2).sum(-1)
+    assert (palette_weights(x[:, :, 32, 32]).argmax(1) == d.argmin(1)).all()
 
     init = Path(clipedit.__file__).parent / "assets" / "shapes_guide.pt"
-    out = tmp_path / "blend.pt"
-    blend_finetune(1.0, init, out, batch=4, max_steps=2, eval_every=2, progress=False)
+    out = tmp_path / "colour.pt"
+    colour_finetune(1.0, init, out, batch=4, max_steps=2, eval_every=2, progress=False)
     before, after = read_state_dict(init), read_state_dict(out)
-    assert torch.load(out, map_location="cpu", weights_only=True)["meta"]["phase"] == "blend"
+    assert torch.load(out, map_location="cpu", weights_only=True)["meta"]["phase"] == "colour"
     assert set(before) == set(after)
     text = [k for k in before if not k.startswith("visual.")]
     assert text and all(torch.equal(before[k], after[k]) for k in text)             # the text tower is frozen
@@ -132,10 +139,13 @@ def test_guide_blend_phase_trains_the_image_tower_only(tmp_path):
     load_clip(str(out), device="cpu")
     # the bundled guide has barriers on straight colour paths (halfway from yellow to purple, README): no training
     # involved, so this holds on any machine; and with a tolerance above every rise every path counts as monotone
-    paths = colour_paths(load_clip("clipedit/shapes", device="cpu"), steps=3, rise=10.0)
+    bundled = load_clip("clipedit/shapes", device="cpu")
+    paths = colour_paths(bundled, steps=3, rise=10.0)
     assert paths["monotone"] == 1.0 and paths["barrier"] > 0.05
-    for argv in (["--blend", "--out", str(tmp_path / "x.pt")],            # a fine-tune needs the guide it starts from
-                 ["--blend", "--init", str(out), "--out", str(out)]):      # and must not write over it
+    assert rgb_descent(bundled, steps=0) == 0.0  # every case starts at a palette colour other than its target
+    for argv in (["--colour", "--out", str(tmp_path / "x.pt")],            # a fine-tune needs the guide it starts from
+                 ["--colour", "--init", str(out), "--out", str(out)],       # and must not write over it
+                 ["--colour", "--init", str(out), "--sigma", "0"]):
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert e.value.code == 2

@@ -78,7 +78,7 @@ def evaluate_edits(G, starts, l2_lambda: float, steps: int = 300, keep: list | N
     rows, t0 = [], time.time()
     for i, (w, colour, shape) in enumerate(starts):
         target = COLOUR_NAMES[(COLOUR_NAMES.index(colour) + 1 + i % 5) % len(COLOUR_NAMES)]
-        r = styleclip_edit(f"a {target} {shape}", generator=G, latent=w, model="clipedit/shapes", steps=steps,
+        r = styleclip_edit(f"a {target} {shape}", generator=G, latent=w, model="auto", steps=steps,
                            l2_lambda=l2_lambda, seed=0, progress=False, augment=augment, n_augs=n_augs)
         v = judge(r.image)
         rows.append({"from": f"{colour} {shape}", "to": target, "colour_ok": v.colour[0] == target,

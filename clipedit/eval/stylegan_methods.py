@@ -13,8 +13,8 @@
 
 and writes a before/after grid of the NADA generators. ``--only ideal --generator F`` runs the tests' optimisation
 and mapper edits on the exact scene function of a scene-code renderer ``F`` (:func:`scene_function_edits`): what a
-perfect renderer of that code would allow. Everything runs on the offline guide; the judge never takes
-part in any method.
+perfect renderer of that code would allow. Everything runs on the offline guide the bundled generators are edited
+with (:data:`~clipedit.styleclip.loaders.DEMO_GUIDE`); the judge never takes part in any method.
 """
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ import torch
 from clipedit.data.shapes import BACKGROUND_NAMES, BACKGROUNDS, COLOUR_NAMES, SHAPES, sample_batch
 from clipedit.eval.edited import confident, foreground, iou
 from clipedit.eval.judge import judge
+from clipedit.styleclip.loaders import DEMO_GUIDE as GUIDE  # the colour-phase offline guide
 
-GUIDE = "clipedit/shapes"
 EDITS = (("a blue circle", "blue", "circle"), ("a green square", "green", "square"))
 NADA_DEMOS = (("a circle", "a square"), ("a shape on a white background", "a shape on a black background"))
 

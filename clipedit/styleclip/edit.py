@@ -23,7 +23,7 @@ from clipedit.imageio import ImageLike, load_image
 from clipedit.losses import VGGFeatures
 from clipedit.optim import OptimResult, RunOptions, optimize, seed_everything
 from clipedit.styleclip.identity import IdentityLoss
-from clipedit.styleclip.loaders import load_generator
+from clipedit.styleclip.loaders import guide_for, load_generator
 from clipedit.styleclip.stylegan2 import Generator, to_unit
 
 
@@ -108,7 +108,7 @@ def styleclip_edit(
     """Edit a StyleGAN2 latent so the image matches ``prompt`` (StyleCLIP latent optimisation).
 
     Args:
-        generator: name, checkpoint path or module (default: the offline demo ``clipedit/shapes-stylegan2``).
+        generator: name, checkpoint path or module (default: the offline demo ``clipedit/shapes-renderer``).
         latent: start latent ``w_s`` (``(1, D)`` W, ``(1, n_latent, D)`` W+, or a ``.pt`` file from e4e/pSp/
             :func:`project`); default: a truncated random ``w`` from ``seed``.
         mode: ``"edit"`` (CLIP + L2 + identity, from ``w_s``) or ``"free_generation"`` (CLIP only).
@@ -130,7 +130,8 @@ def styleclip_edit(
     seed_everything(seed)
     G = _generator(generator, dev)
     if guide is None:
-        guide = CLIPGuide(prompt, negatives=negatives, models=model, augment=augment, n_augs=n_augs, device=dev)
+        guide = CLIPGuide(prompt, negatives=negatives, models=guide_for(G, model), augment=augment, n_augs=n_augs,
+                          device=dev)
     if latent is None:
         start = G.sample_w(1, truncation=truncation, seed=seed)
     else:

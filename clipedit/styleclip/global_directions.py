@@ -248,15 +248,16 @@ def edit_global(prompt: str, *, neutral: str | None = None, generator: str | os.
                 progress: bool | None = None) -> tuple[GlobalEdit, torch.Tensor]:
     """The one-call global-directions edit behind ``clipedit edit --method global``: loads the generator and the
     CLIP model, measures (or loads the cached) ``fs3``, and edits ``latent`` (default: a seeded truncated sample).
-    ``neutral``, ``alpha`` and ``beta`` default to :func:`default_neutral` / :func:`default_alpha_beta` (:func:`is_demo`).
+    ``neutral``, ``alpha`` and ``beta`` default to :func:`default_neutral` / :func:`default_alpha_beta` (:func:`is_demo`),
+    ``model="auto"`` to :func:`~clipedit.styleclip.loaders.guide_for`.
     Returns the edit and the image before ``(1, 3, H, W)`` in ``[0, 1]``."""
     from clipedit.device import select_device
     from clipedit.models.registry import load_clip
-    from clipedit.styleclip.loaders import load_generator
+    from clipedit.styleclip.loaders import guide_for, load_generator
 
     dev = select_device(device)
     G = generator.to(dev).eval() if isinstance(generator, Generator) else load_generator(generator, device=dev)
-    clip = load_clip(model, device=dev)
+    clip = load_clip(guide_for(G, model), device=dev)
     neutral = neutral or default_neutral(G)
     d_alpha, d_beta = default_alpha_beta(G)
     alpha, beta = d_alpha if alpha is None else alpha, d_beta if beta is None else beta

@@ -8,9 +8,10 @@
   records of their state, and refuses every other global with :class:`UnsafePickleError`. The parameters are
   then renamed to rosinality's layout (the two ports share weight conventions: flipped up-convs, affine bias
   with +1 folded in, lr-multiplied mapping weights), so both formats load into the same module.
-* ``clipedit/shapes-stylegan2``: the 32x32 demo generator trained by :mod:`clipedit.training.shapes_gan`.
-* ``clipedit/shapes-renderer``: a second bundled 32x32 generator, a scene-code renderer trained by
-  :mod:`clipedit.training.shapes_stylegan` (sharper shapes; colour edits fail on it: README).
+* ``clipedit/shapes-renderer``: the default 32x32 demo generator, a StyleGAN2 trained as a renderer of
+  shapes-world scene codes by :mod:`clipedit.training.shapes_stylegan` (sharp shapes, every class; README).
+* ``clipedit/shapes-stylegan2``: the earlier 32x32 demo, a GAN trained by :mod:`clipedit.training.shapes_gan`
+  (softer shapes; 60 % of its samples are read confidently).
 
 Architecture (size, style_dim, n_mlp, channel widths) is inferred from the weights.
 """
@@ -29,10 +30,15 @@ from clipedit.styleclip.stylegan2 import Generator, StyleGAN2Config
 from clipedit.weights import ModelUnavailableError, WeightFile, get_weights, resolve
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-DEMO_NAME = "clipedit/shapes-stylegan2"
 RENDERER_NAME = "clipedit/shapes-renderer"
+GAN_NAME = "clipedit/shapes-stylegan2"
+#: the default generator (``generator=None``): the scene-code renderer.
+DEMO_NAME = RENDERER_NAME
 #: the generators bundled in ``clipedit/assets`` (offline, shapes world, the offline guide's demos).
-BUNDLED = (DEMO_NAME, RENDERER_NAME)
+BUNDLED = (RENDERER_NAME, GAN_NAME)
+#: the CLIP model shapes-world generators are edited with when none is named (``model="auto"``): the offline guide
+#: after its colour phase, whose loss for a colour falls as an object's colour nears it (README).
+DEMO_GUIDE = "clipedit/shapes-colour"
 
 #: Public FFHQ checkpoints: rows of the one weights table (:mod:`clipedit.weights`). Neither project publishes a
 #: checksum; clipedit checks the architecture it infers from the weights on load.
@@ -217,7 +223,7 @@ def load_generator(source: str | os.PathLike | None = None, device: str | torch.
                    download: bool = True) -> Generator:
     """A ready generator (eval mode, no grad) from a name, a ``.pt``/``.pkl`` path, or the bundled demo (``None``).
 
-    Names: the bundled ``clipedit/shapes-stylegan2`` and ``clipedit/shapes-renderer`` (:data:`BUNDLED`), and the
+    Names: the bundled ``clipedit/shapes-renderer`` (the default) and ``clipedit/shapes-stylegan2`` (:data:`BUNDLED`), and the
     FFHQ checkpoints in :data:`GENERATORS` (downloaded to the clipedit cache; offline a clear
     :class:`ModelUnavailableError` says where to put the file).
     """
@@ -258,5 +264,21 @@ def load_generator(source: str | os.PathLike | None = None, device: str | torch.
     return G.to(select_device(device)).eval().requires_grad_(False)
 
 
-__all__ = ["GENERATORS", "DEMO_NAME", "RENDERER_NAME", "BUNDLED", "SafeUnpickler", "UnsafePickleError",
+def guide_for(generator: str | os.PathLike | Generator | None, model=None):
+    """The CLIP model to edit ``generator`` with: ``model``, unless it is ``"auto"`` (or ``None``) and the generator
+    is a shapes-world one (a bundled name, ``None``, or a 32-px generator module), which gets :data:`DEMO_GUIDE`.
+
+    >>> guide_for(None, "auto"), guide_for("stylegan2-ffhq-config-f", "auto"), guide_for(None, "clipedit/shapes")
+    ('clipedit/shapes-colour', 'auto', 'clipedit/shapes')
+    """
+    if model not in (None, "auto"):
+        return model
+    if isinstance(generator, Generator):
+        shapes = getattr(generator, "source", None) in BUNDLED or generator.size == 32
+    else:
+        shapes = generator is None or str(generator) in BUNDLED
+    return DEMO_GUIDE if shapes else "auto"
+
+
+__all__ = ["GENERATORS", "DEMO_NAME", "RENDERER_NAME", "GAN_NAME", "BUNDLED", "DEMO_GUIDE", "guide_for", "SafeUnpickler", "UnsafePickleError",
            "safe_load_pickle", "load_generator", "nvidia_to_rosinality", "infer_config"]

@@ -1,4 +1,4 @@
-"""Train the offline demo StyleGAN2 (``clipedit/shapes-stylegan2``) on the procedural shapes world.
+"""Train the earlier offline demo StyleGAN2 (``clipedit/shapes-stylegan2``, a GAN) on the procedural shapes world.
 
 A small StyleGAN2 (the same :class:`~clipedit.styleclip.stylegan2.Generator` that loads FFHQ checkpoints, at
 32x32 with narrow layers) against a small residual discriminator with minibatch-stddev, non-saturating

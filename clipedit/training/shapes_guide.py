@@ -17,8 +17,10 @@ prototype that learnt colour but not shape:
 * FGSM adversarial training (small epsilon) for gradients that draw shapes
   instead of adversarial noise when images are optimised against the guide.
 
-An optional later phase (``--blend --init GUIDE``, :func:`blend_finetune`) teaches a trained guide to read an
-object in the blend of two palette colours as the blend of the two (:func:`colour_paths` measures it).
+An optional later phase (``--colour --init GUIDE``, :func:`colour_finetune`) teaches a trained guide to read an
+object's colour by its distance to the palette colours, so that gradient steps on a colour lead to the colour a
+prompt names (:func:`rgb_descent` and :func:`colour_paths` measure it). It writes ``clipedit/shapes-colour``, the
+guide the StyleGAN demo generators are edited with (README).
 """
 from __future__ import annotations
 
@@ -41,6 +43,10 @@ GUIDE_CONFIG = ClipConfig(
     context_length=20, vocab_size=49408, transformer_width=128, transformer_heads=2, transformer_layers=3,
 )
 
+#: width of the colour phase's palette weights (:func:`palette_weights`), in RGB units; the nearest palette colours
+#: are 0.32 (yellow - orange) to 1.1 apart. Narrower leaves far colours without a gradient toward the target.
+SIGMA = 0.5
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
 _ARTICLE_FIX = (re.compile(r"\ba (?=[aeiou])"), re.compile(r"\ban (?=[^aeiou])"))
 
 
@@ -219,21 +225,42 @@ def train(minutes: float, out: Path, batch: int = 256, lr: float = 1e-3, adv_eps
     return model
 
 
-def blend_views(batch, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """For each scene of a :class:`~clipedit.data.shapes.ShapeBatch`: the scene in its palette colour ``a``, in
-    another palette colour ``b`` (uniform over the other five), and in the RGB blend ``(1 - t) a + t b`` (``t``
-    uniform). Returns the three image batches ``(B, 3, H, W)`` in ``[0, 1]`` and ``t`` ``(B,)``."""
+def palette_weights(rgb: torch.Tensor, sigma: float = SIGMA) -> torch.Tensor:
+    """How much of each palette colour an RGB colour is: ``softmax(-|rgb - p_k|² / σ²)`` over the six palette
+    colours ``p_k``. ``rgb`` ``(B, 3)`` in ``[0, 1]`` -> ``(B, 6)``, rows summing to 1.
+
+    >>> w = palette_weights(torch.tensor([COLOURS["blue"]]))
+    >>> COLOUR_NAMES[int(w.argmax())], round(float(w.sum()), 4)
+    ('blue', 1.0)
+    """
+    palette = torch.tensor([COLOURS[c] for c in COLOUR_NAMES], device=rgb.device)
+    return torch.softmax(-((rgb[:, None] - palette[None]) ** 2).sum(-1) / sigma ** 2, 1)
+
+
+def colour_views(batch, gen: torch.Generator, sigma: float = SIGMA) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For each scene of a :class:`~clipedit.data.shapes.ShapeBatch`: the scene with its object in a random RGB
+    colour ``x`` (40 %: a random blend of the whole palette; 40 %: a point on the straight line from its palette
+    colour to another; 20 %: near its own colour; plus a little noise), and the same scene in each of the six
+    palette colours. Returns the images ``(B, 3, H, W)``, the palette renders ``(6, B, 3, H, W)`` (both in
+    ``[0, 1]``) and :func:`palette_weights` of ``x`` ``(B, 6)``."""
     from clipedit.data.shapes import BACKGROUND_NAMES, BACKGROUNDS, render_shapes
 
     n, res, k = batch.images.shape[0], batch.images.shape[-1], len(COLOUR_NAMES)
-    other = (batch.colour + torch.randint(1, k, (n,), generator=gen)) % k
-    t = torch.rand(n, generator=gen)
     palette = torch.tensor([COLOURS[c] for c in COLOUR_NAMES])
+    other = (batch.colour + torch.randint(1, k, (n,), generator=gen)) % k
+    t = torch.rand(n, 1, generator=gen)
+    on_line = (1 - t) * palette[batch.colour] + t * palette[other]
+    # a Dirichlet(1) blend, drawn as normalised exponentials (torch.distributions takes no generator)
+    blend = -torch.log(torch.rand(n, k, generator=gen).clamp(min=1e-6))
+    anywhere = (blend / blend.sum(1, keepdim=True)) @ palette
+    near = palette[batch.colour] + 0.1 * torch.randn(n, 3, generator=gen)
+    kind = torch.rand(n, 1, generator=gen)
+    x = torch.where(kind < 0.4, anywhere, torch.where(kind < 0.8, on_line, near))
+    x = (x + 0.03 * torch.randn(n, 3, generator=gen)).clamp(0, 1)
     bg = torch.tensor([BACKGROUNDS[b] for b in BACKGROUND_NAMES])[batch.background]
-    mix = (1 - t[:, None]) * palette[batch.colour] + t[:, None] * palette[other]
     draw = [render_shapes(batch.shape, rgb, bg, batch.center, batch.size, batch.rotation, res)
-            for rgb in (palette[batch.colour], palette[other], mix)]
-    return draw[0], draw[1], draw[2], t
+            for rgb in (x, *(palette[j].expand(n, 3) for j in range(k)))]
+    return draw[0], torch.stack(draw[1:]), palette_weights(x, sigma)
 
 
 @torch.no_grad()
@@ -265,17 +292,51 @@ def colour_paths(model: ClipModel, steps: int = 11, rise: float = 0.02) -> dict[
     return {"monotone": ok / n, "barrier": bars / n}
 
 
-def blend_finetune(minutes: float, init: Path, out: Path, batch: int = 64, lr: float = 2e-4, seed: int = 0,
-                   max_steps: int | None = None, state_dir: Path | None = None, progress: bool | None = None,
-                   eval_every: int = 200) -> ClipModel:
-    """Teach a trained guide (``init``) to read colour *continuously* between palette colours, keeping what it
-    reads everywhere else: the image tower of a copy is fitted so that (1) every training image (the clipdraw
-    views the guide was trained on) embeds as the frozen guide embeds it, and (2) a scene drawn in the RGB blend
-    ``(1 - t) a + t b`` of two palette colours (:func:`blend_views`) embeds as the normalised blend
-    ``(1 - t) e_a + t e_b`` of the frozen guide's embeddings of the scene in ``a`` and in ``b``. The text tower is
-    frozen. The bundled guide reads in-between colours as plateaus and steps (halfway from yellow to purple its
-    loss for purple is 0.52 *above* yellow's), so an edit from one colour toward another meets a barrier;
-    :func:`colour_paths` measures it (README). On the shared loop; resumable from ``state_dir``."""
+@torch.no_grad()
+def _nearest(rgb: torch.Tensor) -> torch.Tensor:
+    palette = torch.tensor([COLOURS[c] for c in COLOUR_NAMES])
+    return ((rgb[:, None] - palette[None]) ** 2).sum(-1).argmin(1)
+
+
+def rgb_descent(model: ClipModel, steps: int = 100, lr: float = 0.02) -> float:
+    """Whether a guide's loss leads an object's colour to the colour a prompt names: for every shape (a centred
+    object on white) and ordered pair of palette colours ``a -> b`` (180 cases), Adam optimises the object's RGB
+    colour from ``a`` for ``"a {b} {shape}"``. Returns the fraction of cases that end nearer ``b`` than any other
+    palette colour (plain geometry: no classifier involved). The bundled guide: 0.35; its colour phase: README."""
+    from clipedit.data.shapes import render_shapes
+    from clipedit.guidance import CLIPGuide
+
+    palette = torch.tensor([COLOURS[c] for c in COLOUR_NAMES])
+    k, hits = len(COLOUR_NAMES), 0
+    for si, shape in enumerate(SHAPES):
+        mask = render_shapes(torch.full((k - 1,), si), torch.ones(k - 1, 3), torch.zeros(k - 1, 3),
+                             torch.zeros(k - 1, 2), torch.full((k - 1,), 0.4), torch.zeros(k - 1), 32)[:, :1]
+        for bi, b in enumerate(COLOUR_NAMES):
+            guide = CLIPGuide(_fix_articles(f"a {b} {shape}"), models=model, augment="none", n_augs=1)
+            x = palette[[a for a in range(k) if a != bi]].clone().requires_grad_(True)
+            opt = torch.optim.Adam([x], lr=lr)
+            for _ in range(steps):
+                loss = guide(0.97 * (1 - mask) + x.clamp(0, 1)[:, :, None, None] * mask).loss
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            hits += int((_nearest(x.detach().clamp(0, 1)) == bi).sum())
+    return hits / (len(SHAPES) * k * (k - 1))
+
+
+def colour_finetune(minutes: float, init: Path, out: Path, batch: int = 64, lr: float = 2e-4, seed: int = 0,
+                    max_steps: int | None = None, state_dir: Path | None = None, progress: bool | None = None,
+                    eval_every: int = 200, sigma: float = SIGMA) -> ClipModel:
+    """Teach a trained guide (``init``) to read colour as a *distance* to the palette colours, keeping what it reads
+    everywhere else: the image tower of a copy is fitted so that (1) every training image (the clipdraw views the
+    guide was trained on) embeds as the frozen guide embeds it, and (2) a scene whose object has any RGB colour
+    ``x`` in the palette's hull (:func:`colour_views`) embeds as ``normalise(Σ_k w_k(x) e_k)``, where ``e_k`` is
+    the frozen guide's embedding of the scene in palette colour ``k`` and ``w = palette_weights(x, sigma)``. The
+    text tower is frozen. Then the guide's loss for a colour falls as the object's colour nears it, from anywhere:
+    gradient steps on the object colour lead to the target (:func:`rgb_descent`). The bundled guide reads
+    in-between colours as plateaus and steps (halfway from yellow to purple its loss for purple is 0.52 *above*
+    yellow's: :func:`colour_paths`), so a gradient edit from one colour toward another stops on the way (README).
+    On the shared loop; resumable from ``state_dir``."""
     import copy
 
     from clipedit.models.registry import read_state_dict
@@ -304,9 +365,10 @@ def blend_finetune(minutes: float, init: Path, out: Path, batch: int = 64, lr: f
         b = sample_batch(batch, 64, gen, exclude=())
         with torch.no_grad():
             views = augment(b.images, 1)
-            xa, xb, xt, t = blend_views(b, gen)
+            xt, palette_views, w = colour_views(b, gen, sigma)
             keep_target = embed(teacher, views)
-            blend = F.normalize((1 - t[:, None]) * embed(teacher, xa) + t[:, None] * embed(teacher, xb), dim=-1)
+            e_k = embed(teacher, palette_views.flatten(0, 1)).unflatten(0, palette_views.shape[:2])  # (6, B, D)
+            blend = F.normalize(torch.einsum("bk,kbd->bd", w, e_k), dim=-1)
         e = embed(net, torch.cat([views, xt]))
         keep = (1 - (e[:batch] * keep_target).sum(-1)).mean()
         blended = (1 - (e[batch:] * blend).sum(-1)).mean()
@@ -314,19 +376,19 @@ def blend_finetune(minutes: float, init: Path, out: Path, batch: int = 64, lr: f
         state.optimizers["opt"].zero_grad(set_to_none=True)
         state.backward(loss)
         state.optimizers["opt"].step()
-        return {"loss": loss.item(), "keep": keep.item(), "blend": blended.item()}
+        return {"loss": loss.item(), "keep": keep.item(), "colour": blended.item()}
 
     def evaluate(state: TrainState) -> None:
         zs = zero_shot(model, HELD_OUT)
         log.append({"step": state.step, "time": state.seconds, **zs})
         print(f"  held-out zero-shot: {zs}", flush=True)
         out.parent.mkdir(parents=True, exist_ok=True)
-        save_guide(model, out, {"steps": state.step, "log": log, "phase": "blend", "init": str(init)})
+        save_guide(model, out, {"steps": state.step, "log": log, "phase": "colour", "sigma": sigma, "init": str(init)})
 
     cfg = LoopConfig(steps=max_steps, minutes=None if max_steps is not None else minutes, seed=seed,
                      state_dir=state_dir, checkpoint_every=eval_every, log_every=20, progress=progress)
     state = train_loop(step, {"net": net}, {"opt": opt}, cfg, generators={"data": torch.Generator()},
-                       on_checkpoint=evaluate, desc="shapes guide (colour blends)")
+                       on_checkpoint=evaluate, desc="shapes guide (colour phase)")
     net.eval().requires_grad_(False)
     evaluate(state)
     return model
@@ -336,32 +398,38 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=45.0, help="wall-clock training budget")
     p.add_argument("--steps", type=int, default=None, help="fixed number of steps instead of a time budget")
-    p.add_argument("--batch", type=int, default=None, help="images per step (default 256; with --blend 64)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3; with --blend 2e-4)")
+    p.add_argument("--batch", type=int, default=None, help="images per step (default 256; with --colour 64)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3; with --colour 2e-4)")
     p.add_argument("--adv-eps", type=float, default=8 / 255)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-every", type=int, default=200)
-    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "assets" / "shapes_guide.pt")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output file (default: the bundled clipedit/shapes, or with --colour clipedit/shapes-colour)")
     p.add_argument("--init", type=Path, default=None, help="continue from this checkpoint")
     p.add_argument("--distractors", type=int, default=0, help="distractor images per batch (extra negatives)")
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--state", type=Path, default=None, help="training-state folder (checkpoints; resume)")
-    p.add_argument("--blend", action="store_true",
-                   help="fine-tune --init to read blends of two colours as blends (blend_finetune; text tower frozen)")
+    p.add_argument("--colour", action="store_true",
+                   help="fine-tune --init to read colour by distance to the palette (colour_finetune; text tower frozen)")
+    p.add_argument("--sigma", type=float, default=SIGMA, help="width of the colour phase's palette weights (RGB units)")
     a = p.parse_args(argv)
     if a.minutes <= 0 or (a.steps is not None and a.steps < 1) or (a.batch is not None and a.batch < 1):
         p.error("--minutes, --steps and --batch must be positive")
     if a.init is not None and not a.init.is_file():
         p.error(f"--init: no such file {a.init}")
-    if a.blend:
+    if a.sigma <= 0:
+        p.error("--sigma must be positive")
+    if a.out is None:
+        a.out = ASSETS / ("shapes_guide_colour.pt" if a.colour else "shapes_guide.pt")
+    if a.colour:
         if a.init is None:
-            p.error("--blend fine-tunes a trained guide: give it --init")
+            p.error("--colour fine-tunes a trained guide: give it --init")
         if a.distractors:
-            p.error("--blend keeps the text tower frozen: --distractors does not apply")
+            p.error("--colour keeps the text tower frozen: --distractors does not apply")
         if a.out.resolve() == a.init.resolve():
-            p.error("--blend: --out must differ from --init (the guide it starts from is its teacher on resume)")
-        blend_finetune(a.minutes, a.init, a.out, a.batch or 64, a.lr or 2e-4, a.seed, a.steps, a.state,
-                       eval_every=a.eval_every)
+            p.error("--colour: --out must differ from --init (the guide it starts from is its teacher on resume)")
+        colour_finetune(a.minutes, a.init, a.out, a.batch or 64, a.lr or 2e-4, a.seed, a.steps, a.state,
+                        eval_every=a.eval_every, sigma=a.sigma)
         return
     train(a.minutes, a.out, a.batch or 256, a.lr or 1e-3, a.adv_eps, a.seed, a.eval_every, a.steps, a.init,
           a.distractors, a.warmup, a.state)

@@ -1,5 +1,5 @@
-"""Train a shapes-world StyleGAN2 as a neural renderer of a scene code: the bundled ``clipedit/shapes-renderer``
-(beside the demo GAN ``clipedit/shapes-stylegan2``; sharper samples, weaker colour edits: README).
+"""Train a shapes-world StyleGAN2 as a neural renderer of a scene code: the bundled default demo generator
+``clipedit/shapes-renderer`` (beside the earlier GAN ``clipedit/shapes-stylegan2``, whose shapes are softer: README).
 
 The GAN route (:mod:`clipedit.training.shapes_gan`) reached every shape but left 40 % of samples soft or malformed
 on a 2-core CPU. This trainer keeps StyleGAN2's architecture and file format (the same
@@ -12,7 +12,8 @@ on a 2-core CPU. This trainer keeps StyleGAN2's architecture and file format (th
   projected discriminator used), with ``E`` a learned ``(128, 23)`` embedding; codes are also shrunk toward the
   mean (truncation) so that ``ψ < 1`` still names a scene — the classes keep their argmax — and moved part of the
   way between classes (:func:`mix_classes`); shapes and backgrounds blend by a sharp softmax (:data:`SHARPNESS`),
-  the colour along a saturated hue line (:func:`hue_line`), so that gradient edits have a path between classes;
+  the colour as an RGB blend of the palette (:func:`palette_blend`), so that gradient edits have a path between
+  classes;
 * **W+ level mixing**: for part of the samples the fine W+ vectors name another code's colours
   (:func:`mix_levels`, :data:`FINE_FROM`), so the coarse vectors name the geometry and the fine ones the colours;
 * the **mapping network** is not trained but *set in closed form* (:func:`set_mapping`) to the scene table
@@ -32,7 +33,6 @@ The checkpoint is rosinality's ``{"g_ema", "latent_avg", "config"}`` plus ``"sce
 from __future__ import annotations
 
 import argparse
-import colorsys
 import math
 from pathlib import Path
 
@@ -54,12 +54,10 @@ JITTER, SIZE_RANGE, MAX_ROTATION = 0.08, (0.22, 0.55), math.radians(20)  # as cl
 #: class sharpness: shapes and backgrounds are blended by softmax(SHARPNESS · code block). A sample (ψ 0.7) is 93 %
 #: one shape, an untruncated one 98.8 %, and between shapes the drawing changes smoothly. The colour is not blended
 #: by a softmax (it leaves every other colour on a plateau: the gradient toward blue of a red object is ~1 % of the
-#: one away from red) nor by an argmax (every class flat: edits changed no colour); see :func:`hue_line`.
+#: one away from red) nor by an argmax (every class flat: edits changed no colour); see :func:`palette_blend`.
 SHARPNESS = 6.0
-_HSV = torch.tensor([colorsys.rgb_to_hsv(*COLOURS[c]) for c in COLOUR_NAMES])
-#: each colour's hue in degrees on one line, green 125 - yellow 54 - orange 32 - red 0 - purple -76 - blue -131,
-#: with its saturation and value: the order in which the bundled GAN's mapper walked the colours toward blue.
-HUES, SATURATIONS, VALUES = (_HSV[:, 0] * 360 + 180) % 360 - 180, _HSV[:, 1], _HSV[:, 2]
+#: the object colours ``(6, 3)`` in :data:`~clipedit.data.shapes.COLOUR_NAMES` order.
+PALETTE = torch.tensor([COLOURS[c] for c in COLOUR_NAMES])
 #: piecewise-linear normal CDF of the continuous parts: knots at these quantile levels map to LEVELS.
 KNOTS, LEVELS = (0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99), (0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
 #: W+ levels: vectors ``0 .. FINE_FROM - 1`` (StyleCLIP's coarse level, 4×4 to the 16×16 up-convolution) name the
@@ -112,40 +110,35 @@ def mix_levels(code_a: torch.Tensor, code_b: torch.Tensor, mixed: torch.Tensor) 
     return out
 
 
-def hue_line(weights: torch.Tensor) -> torch.Tensor:
-    """The object colour ``(B, 3)`` in ``[0, 1]`` that colour-block weights ``(B, 6)`` (uncentred, any scale) name:
-    the weights taken relative to their smallest entry average the palette's hue, saturation and value on the line
-    :data:`HUES`. A one-hot block gives its palette colour exactly, truncation (shrinking toward the uniform block)
-    keeps it exactly, and between two classes the colour stays saturated and walks the hues between them, so a
-    latent edit from yellow toward blue passes orange, red and purple instead of grey, where the offline guide's loss
-    for the target rises. On the exact scene function StyleCLIP's edits reached the GAN's rate with it (50 % of 12;
-    a linear RGB blend: 25 %); on the trained renderer they succeed between neighbouring hues (README).
-    Differentiable (kornia's HSV conversion).
+def palette_blend(weights: torch.Tensor) -> torch.Tensor:
+    """The object colour ``(B, 3)`` that colour-block weights ``(B, 6)`` (uncentred) name: ``Σ_k f_k · colour_k``,
+    linear in the block. A one-hot block gives its palette colour exactly; truncation (shrinking toward the uniform
+    block) pulls the colour toward the palette's mean, keeping its class; between two classes the colour walks the
+    straight RGB line, which the colour phase of the offline guide
+    (:func:`clipedit.training.shapes_guide.colour_finetune`) reads as a blend of the two colours. (A saturated hue
+    line, and weights taken relative to the block's smallest entry, were tried instead: README.) Clamp to
+    ``[0, 1]`` after adding jitter.
 
     >>> palette = torch.tensor([COLOURS[c] for c in COLOUR_NAMES])
-    >>> bool(torch.allclose(hue_line(0.7 * torch.eye(6) + 0.05), palette, atol=1e-5))  # ψ 0.7: the palette exactly
+    >>> bool(torch.allclose(palette_blend(torch.eye(6)), palette))
     True
+    >>> palette_blend(torch.tensor([[0.5, 0, 0, 0, 0, 0.5]]))  # halfway from red to orange
+    tensor([[0.9100, 0.3250, 0.0900]])
     """
-    import kornia
-
-    rel = weights - weights.min(1, keepdim=True).values
-    rel = rel / rel.sum(1, keepdim=True).clamp(min=1e-6)
-    hue = (rel @ HUES).clamp(float(HUES.min()), float(HUES.max()))
-    hsv = torch.stack([torch.deg2rad(hue % 360), rel @ SATURATIONS, rel @ VALUES], 1)
-    return kornia.color.hsv_to_rgb(hsv[:, :, None, None])[:, :, 0, 0]
+    return weights @ PALETTE.to(weights)
 
 
 def code_to_scene(code: torch.Tensor) -> dict[str, torch.Tensor]:
     """Centred codes ``(B, 23)`` (possibly shrunk or noisy) -> the scene they name: class indices (argmax of each
     block) and class weights ``colour_weights`` ``(B, 6)``, ``shape_weights`` ``(B, 6)``, ``background_weights``
-    ``(B, 3)`` (softmax of :data:`SHARPNESS` × the block), ``colour_rgb`` ``(B, 3)`` (:func:`hue_line`),
+    ``(B, 3)`` (softmax of :data:`SHARPNESS` × the block), ``colour_rgb`` ``(B, 3)`` (:func:`palette_blend`),
     the blended ``background_rgb`` ``(B, 3)``,
     ``center`` ``(B, 2)``, ``size`` and ``rotation`` ``(B,)``."""
     f = code.float().cpu() + CODE_MEAN
     weights = [torch.softmax(SHARPNESS * f[:, a:b], 1) for a, b in BLOCKS]
     colour, shape, background = (wt.argmax(1) for wt in weights)
     u = f[:, -N_CONT:].clamp(-1, 1)
-    base = hue_line(f[:, BLOCKS[0][0]:BLOCKS[0][1]])
+    base = palette_blend(f[:, BLOCKS[0][0]:BLOCKS[0][1]])
     bg = weights[2] @ torch.tensor([BACKGROUNDS[b] for b in BACKGROUND_NAMES])
     size = SIZE_RANGE[0] + (SIZE_RANGE[1] - SIZE_RANGE[0]) * (u[:, 6] + 1) / 2
     margin = (1 - size * 1.1).clamp(min=0)
@@ -407,9 +400,6 @@ def train(minutes: float = 50.0, batch: int = 32, seed: int = 0, out: Path = ASS
             psi = torch.where(torch.rand(batch, 1, generator=g) < 0.5, torch.ones(batch, 1),
                               0.4 + 0.6 * torch.rand(batch, 1, generator=g))  # truncated codes name the same classes
             noise = 0.05 * torch.randn(batch, N_CODE, generator=g)
-            # none on the colour block: the hue line is steep at a class (a weight of 0.05 on green turns blue 12°
-            # toward purple), so noise there would teach a hue averaged toward the line's middle (blue read as purple)
-            noise[:, BLOCKS[0][0]:BLOCKS[0][1]] = 0
             codes.append(code * psi + noise)
         mixed = torch.rand(batch, generator=g) < level_mix
         w = G_.to_wplus(E_(codes[0].to(st.device)))
@@ -427,7 +417,7 @@ def train(minutes: float = 50.0, batch: int = 32, seed: int = 0, out: Path = ASS
         export(st.unwrap("G"), st.unwrap("emb"), out, meta={"steps": st.step, "minutes": round(st.seconds / 60, 2),
                                                            "log": st.log, "batch": batch, "level_mix": level_mix,
                                                            "trainer": "clipedit.training.shapes_stylegan",
-                                                           "colour": "hue_line"})
+                                                           "colour": "palette_blend"})
 
     cfg = LoopConfig(steps=steps, minutes=minutes if steps is None else None, seed=seed, state_dir=state,
                      resume=resume, checkpoint_every=log_every, log_every=log_every, progress=progress)
