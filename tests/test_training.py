@@ -105,6 +105,7 @@ def test_guide_colour_phase_trains_the_image_tower_only(tmp_path):
     from clipedit.training.shapes_guide import (
         colour_finetune,
         colour_paths,
+        colour_target,
         colour_views,
         main,
         palette_weights,
@@ -126,6 +127,18 @@ def test_guide_colour_phase_trains_the_image_tower_only(tmp_path):
     # the weights fall with the distance to each palette colour
     d = ((x[:, :, 32, 32][:, None] - palette[None]) ** 2).sum(-1)
     assert (palette_weights(x[:, :, 32, 32]).argmax(1) == d.argmin(1)).all()
+    # the target: the weighted, normalised sum of the palette embeddings; halfway between red and blue, the two
+    # weigh the same, so the target is as close to the one as to the other
+    e = torch.nn.functional.normalize(torch.randn(6, 6, 8, generator=torch.Generator().manual_seed(2)), dim=-1)
+    t = colour_target(w, e)
+    assert torch.allclose(t.norm(dim=1), torch.ones(6)) and torch.allclose(
+        t, torch.nn.functional.normalize((w.T[:, :, None] * e).sum(0), dim=-1), atol=1e-6)
+    half = palette_weights(((palette[0] + palette[2]) / 2)[None])
+    assert torch.isclose(half[0, 0], half[0, 2])
+    two = torch.zeros(6, 1, 8)
+    two[[0, 2]] = e[[0, 2], :1]                                           # only red and blue have an embedding
+    mid = colour_target(half, two)[0]
+    assert torch.isclose(mid @ two[0, 0], mid @ two[2, 0], atol=1e-5) and float(mid @ two[0, 0]) > 0
 
     init = Path(clipedit.__file__).parent / "assets" / "shapes_guide.pt"
     out = tmp_path / "colour.pt"

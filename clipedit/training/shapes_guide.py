@@ -47,6 +47,8 @@ GUIDE_CONFIG = ClipConfig(
 #: are 0.32 (yellow - orange) to 1.1 apart. Narrower leaves far colours without a gradient toward the target.
 SIGMA = 0.5
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
+#: the object colours ``(6, 3)`` in :data:`~clipedit.data.shapes.COLOUR_NAMES` order.
+PALETTE = torch.tensor([COLOURS[c] for c in COLOUR_NAMES])
 _ARTICLE_FIX = (re.compile(r"\ba (?=[aeiou])"), re.compile(r"\ban (?=[^aeiou])"))
 
 
@@ -233,8 +235,20 @@ def palette_weights(rgb: torch.Tensor, sigma: float = SIGMA) -> torch.Tensor:
     >>> COLOUR_NAMES[int(w.argmax())], round(float(w.sum()), 4)
     ('blue', 1.0)
     """
-    palette = torch.tensor([COLOURS[c] for c in COLOUR_NAMES], device=rgb.device)
+    palette = PALETTE.to(rgb.device)
     return torch.softmax(-((rgb[:, None] - palette[None]) ** 2).sum(-1) / sigma ** 2, 1)
+
+
+def colour_target(weights: torch.Tensor, palette_embeddings: torch.Tensor) -> torch.Tensor:
+    """The embedding the colour phase fits a scene to: ``normalise(Σ_k w_k e_k)``, from :func:`palette_weights`
+    ``(B, 6)`` and the frozen guide's unit embeddings of the scene in each palette colour ``(6, B, D)``. Returns
+    ``(B, D)``, unit rows.
+
+    >>> e = torch.nn.functional.normalize(torch.randn(6, 2, 4), dim=-1)
+    >>> bool(torch.allclose(colour_target(torch.eye(6)[[3, 5]], e), e[[3, 5], [0, 1]]))  # one colour: its embedding
+    True
+    """
+    return F.normalize(torch.einsum("bk,kbd->bd", weights, palette_embeddings), dim=-1)
 
 
 def colour_views(batch, gen: torch.Generator, sigma: float = SIGMA) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -246,7 +260,7 @@ def colour_views(batch, gen: torch.Generator, sigma: float = SIGMA) -> tuple[tor
     from clipedit.data.shapes import BACKGROUND_NAMES, BACKGROUNDS, render_shapes
 
     n, res, k = batch.images.shape[0], batch.images.shape[-1], len(COLOUR_NAMES)
-    palette = torch.tensor([COLOURS[c] for c in COLOUR_NAMES])
+    palette = PALETTE
     other = (batch.colour + torch.randint(1, k, (n,), generator=gen)) % k
     t = torch.rand(n, 1, generator=gen)
     on_line = (1 - t) * palette[batch.colour] + t * palette[other]
@@ -274,7 +288,7 @@ def colour_paths(model: ClipModel, steps: int = 11, rise: float = 0.02) -> dict[
     from clipedit.guidance import CLIPGuide
 
     t = torch.linspace(0, 1, steps)[:, None]
-    palette = torch.tensor([COLOURS[c] for c in COLOUR_NAMES])
+    palette = PALETTE
     ok, bars, n = 0, 0.0, 0
     for si, shape in enumerate(SHAPES):
         for bi, b in enumerate(COLOUR_NAMES):
@@ -292,12 +306,6 @@ def colour_paths(model: ClipModel, steps: int = 11, rise: float = 0.02) -> dict[
     return {"monotone": ok / n, "barrier": bars / n}
 
 
-@torch.no_grad()
-def _nearest(rgb: torch.Tensor) -> torch.Tensor:
-    palette = torch.tensor([COLOURS[c] for c in COLOUR_NAMES])
-    return ((rgb[:, None] - palette[None]) ** 2).sum(-1).argmin(1)
-
-
 def rgb_descent(model: ClipModel, steps: int = 100, lr: float = 0.02) -> float:
     """Whether a guide's loss leads an object's colour to the colour a prompt names: for every shape (a centred
     object on white) and ordered pair of palette colours ``a -> b`` (180 cases), Adam optimises the object's RGB
@@ -306,7 +314,7 @@ def rgb_descent(model: ClipModel, steps: int = 100, lr: float = 0.02) -> float:
     from clipedit.data.shapes import render_shapes
     from clipedit.guidance import CLIPGuide
 
-    palette = torch.tensor([COLOURS[c] for c in COLOUR_NAMES])
+    palette = PALETTE
     k, hits = len(COLOUR_NAMES), 0
     for si, shape in enumerate(SHAPES):
         mask = render_shapes(torch.full((k - 1,), si), torch.ones(k - 1, 3), torch.zeros(k - 1, 3),
@@ -320,7 +328,7 @@ def rgb_descent(model: ClipModel, steps: int = 100, lr: float = 0.02) -> float:
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-            hits += int((_nearest(x.detach().clamp(0, 1)) == bi).sum())
+            hits += int((palette_weights(x.detach().clamp(0, 1)).argmax(1) == bi).sum())  # the nearest colour
     return hits / (len(SHAPES) * k * (k - 1))
 
 
@@ -368,7 +376,7 @@ def colour_finetune(minutes: float, init: Path, out: Path, batch: int = 64, lr: 
             xt, palette_views, w = colour_views(b, gen, sigma)
             keep_target = embed(teacher, views)
             e_k = embed(teacher, palette_views.flatten(0, 1)).unflatten(0, palette_views.shape[:2])  # (6, B, D)
-            blend = F.normalize(torch.einsum("bk,kbd->bd", w, e_k), dim=-1)
+            blend = colour_target(w, e_k)
         e = embed(net, torch.cat([views, xt]))
         keep = (1 - (e[:batch] * keep_target).sum(-1)).mean()
         blended = (1 - (e[batch:] * blend).sum(-1)).mean()
