@@ -46,3 +46,25 @@ def _seed_each_test(request: pytest.FixtureRequest) -> None:
 def device(request: pytest.FixtureRequest) -> str:
     """The device under test (``--device``)."""
     return request.config.getoption("--device")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Notebooks name the data they read in their metadata (``clipedit.needs_data``); where it is missing they skip
+    with one line instead of failing deep inside."""
+    import json
+
+    from clipedit.data.paths import DATA_HINT, find_data
+
+    needs: dict[Path, list[str]] = {}
+    for item in items:
+        path = Path(str(item.fspath))
+        if path.suffix != ".ipynb":
+            continue
+        if path not in needs:
+            try:
+                needs[path] = json.loads(path.read_text()).get("metadata", {}).get("clipedit", {}).get("needs_data", [])
+            except (OSError, ValueError):
+                needs[path] = []
+        missing = [d for d in needs[path] if find_data(d) is None]
+        if missing:
+            item.add_marker(pytest.mark.skip(reason=DATA_HINT.format(what=", ".join(missing))))

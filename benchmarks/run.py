@@ -12,7 +12,7 @@ In the full run each row runs in a fresh subprocess and
 peak memory is that process's peak RSS on the CPU and ``torch.cuda.max_memory_allocated`` on a GPU; ``--quick``
 runs every row in one subprocess (imports and ViT-B/32 built once) and leaves memory to the full run. Where ``pydiffvg`` imports, CLIPDraw has a diffvg row too.
 
-    python benchmarks/run.py            # the README's table
+    python benchmarks/run.py            # the table of docs/benchmarks.md
     python benchmarks/run.py --quick    # fewer repeats and views; < 2 minutes on 2 CPU cores
 """
 from __future__ import annotations
@@ -295,6 +295,9 @@ def main() -> None:
                         "no memory: < 2 min on 2 cores")
     p.add_argument("--devices", nargs="*", default=None)
     p.add_argument("--only", nargs="*", default=None, choices=list(METHODS), metavar="METHOD")
+    p.add_argument("--json", type=Path, default=None,
+                   help="also write the rows, with machine, date, commit and command, to this file "
+                        "(lab/results/benchmarks.json feeds docs/benchmarks.md)")
     p.add_argument("--_rows", nargs=3, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a._rows:  # inside the subprocess: the named rows, one JSON line each
@@ -325,6 +328,7 @@ def main() -> None:
     print("| device | method | setting | step (s) | floor (s) | floor is | step / floor | peak (MiB) |")
     print("|---|---|---|---|---|---|---|---|")
     clipdraw = None
+    table: list[dict] = []
     for dev in devices:
         # one process per row (its own peak memory) in the full run; one for all rows in --quick (imports and the
         # ViT-B/32 built once: ~6 s a row)
@@ -339,6 +343,7 @@ def main() -> None:
                 name = x["name"]
                 if "error" in x:
                     print(f"| {dev} | {name} | failed: {x['error']} | | | | | |", flush=True)
+                    table.append({"device": dev, "method": name, "setting": f"failed: {x['error']}"})
                     continue
                 ratio = x["step"] / x["floor"]
                 if name == "CLIPDraw" and dev == devices[0]:
@@ -346,11 +351,21 @@ def main() -> None:
                 mem = f"{x['peak']:.0f}" if x["peak"] is not None else "—"
                 print(f"| {dev} | {name} | {x['setting']} | {x['step']:.3f} | {x['floor']:.3f} | {x['floor_is']} | "
                       f"{ratio:.2f} | {mem} |", flush=True)
+                table.append({"device": dev, "method": name, "setting": x["setting"], "step_s": round(x["step"], 3),
+                              "floor_s": round(x["floor"], 3), "floor_is": x["floor_is"], "ratio": round(ratio, 2),
+                              "peak_mib": None if x["peak"] is None else round(x["peak"])})
     if "cuda" not in devices:
         print("| cuda | every method | | not measured: no GPU on this machine | | | | |")
     print(f"\n({time.time() - t0:.0f} s)")
     if clipdraw is not None:
         print(f"clipdraw step / CLIP floor: {clipdraw:.2f}")
+    if a.json:
+        from clipedit.report import provenance, write_json
+
+        doc = {"name": "benchmarks", "split": "n/a", "notes": ("quick" if a.quick else "full") + " run; ratios are "
+               "within this one run", **provenance(["python", "benchmarks/run.py", *sys.argv[1:]]), "rows": table}
+        doc["machine"] = machine()
+        print(f"wrote {write_json(a.json, doc)}")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ from typing import Callable
 
 import torch
 
+from clipedit.defaults import GENERATE
+
 LogitsFn = Callable[[torch.Tensor, bool], torch.Tensor]
 StepCallback = Callable[[int, torch.Tensor, torch.Tensor], None]
 
@@ -51,9 +53,9 @@ def masked_counts(n_tokens: int, steps: int) -> list[int]:
 
 
 #: Guidance re-ranks only the tokens whose conditional probability is at least this fraction of the most likely
-#: token's (measured on the offline model, README: without it guidance turns background cells into the other
+#: token's (measured on the offline model, docs/masked.md: without it guidance turns background cells into the other
 #: backgrounds' codes; judged both right 62 → 78 % at scale 3, 41 → 74 % at 5; 0.3–0.5 cost colour).
-DEFAULT_PLAUSIBILITY = 0.1
+DEFAULT_PLAUSIBILITY = GENERATE.plausibility
 
 
 def restrict_plausible(guided: torch.Tensor, cond: torch.Tensor, alpha: float) -> torch.Tensor:

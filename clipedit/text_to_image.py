@@ -16,6 +16,7 @@ from typing import Sequence
 import torch
 from typing_extensions import Unpack
 
+from clipedit.defaults import GUIDE
 from clipedit.device import select_device
 from clipedit.guidance.guide import CLIPGuide, PromptLike
 from clipedit.optim import OptimResult, RunOptions, optimize, seed_everything
@@ -40,14 +41,14 @@ def guide_image(
     *,
     negatives: PromptLike | Sequence[PromptLike] | None = None,
     model: str | Sequence[str] = "auto",
-    steps: int = 200,
+    steps: int = GUIDE.steps,
     size: int | None = None,
-    param: str | ImageParam = "pixels",
-    augment: str = "cutouts",
-    n_augs: int = 8,
-    lr: float = 0.1,
-    loss: str = "cosine",
-    seed: int | None = 0,
+    param: str | ImageParam = GUIDE.param,
+    augment: str = GUIDE.augment,
+    n_augs: int = GUIDE.n_augs,
+    lr: float = GUIDE.lr,
+    loss: str = GUIDE.loss,
+    seed: int | None = GUIDE.seed,
     init: torch.Tensor | None = None,
     device: str | torch.device | None = None,
     guide: CLIPGuide | None = None,

@@ -26,9 +26,9 @@ import os
 import shutil
 import socket
 import urllib.error
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 log = logging.getLogger("clipedit")
 
@@ -53,6 +53,10 @@ class WeightFile:
         size: bytes, where known (approximate for upstream files that publish no size).
         licence: the weights' licence.
         method: the clipedit method family that uses it (``clip``, ``magenta``, ``styleclip``, ``perceptual``…).
+        recommended: the settings methods should use with this model when the caller gives none (for example the
+            CLIP model to edit a generator with, its neutral text, its global-direction ``(α, β)``). Factories copy
+            it onto the model they build (``model.recommended``); method code reads it there and never tests a
+            model's name.
     """
 
     name: str
@@ -63,6 +67,7 @@ class WeightFile:
     size: int | None = None
     licence: str = ""
     method: str = ""
+    recommended: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 WEIGHTS: dict[str, WeightFile] = {}
@@ -227,13 +232,16 @@ for _name, _sha, _file, _mb in [
 ]:
     register_weights(WeightFile(_name, _file, f"{_OPENAI}/{_sha}/{_file}", _sha, f"OpenAI CLIP {_name}",
                                 _mb * _MB, "MIT", "clip"))
+#: The small offline guides see 64 px: CLIPDraw runs smaller and shorter with them (what was measured, docs/draw.md).
+_SMALL_GUIDE = {"draw": {"steps": 300, "num_paths": 128, "canvas": 128}}
 register_weights(WeightFile(
     "clipedit/shapes", "shapes_guide.pt", None, None,
-    "clipedit's offline guide: a small CLIP trained on procedural coloured shapes (64x64)", None, "MIT", "clip"))
+    "clipedit's offline guide: a small CLIP trained on procedural coloured shapes (64x64)", None, "MIT", "clip",
+    _SMALL_GUIDE))
 register_weights(WeightFile(
     "clipedit/shapes-colour", "shapes_guide_colour.pt", None, None,
     "the offline guide after its colour phase (colour read by distance to the palette): the StyleGAN demos' guide",
-    None, "MIT", "clip"))
+    None, "MIT", "clip", _SMALL_GUIDE))
 
 _HUB = "https://tfhub.dev/google/lite-model/magenta/arbitrary-image-stylization-v1-256"
 for _name, _file, _path, _sha, _size, _what in [
@@ -248,13 +256,18 @@ for _name, _file, _path, _sha, _size, _what in [
                                 f"Magenta arbitrary-image-stylization-v1-256 {_what} TFLite", _size, "Apache-2.0",
                                 "magenta"))
 
+#: What the shapes-world generators are edited with when the caller names nothing: the offline guide after its colour
+#: phase (its loss for a colour falls as an object's colour nears it), the neutral text of global directions, and
+#: the global-direction strength/threshold chosen on the GAN's α/β grid (docs/styleclip.md).
+_SHAPES_EDITING = {"guide": "clipedit/shapes-colour", "neutral": "a shape", "global_alpha_beta": (2.0, 0.4)}
 register_weights(WeightFile(
     "clipedit/shapes-stylegan2", "shapes_stylegan2.pt", None, None,
-    "clipedit's earlier 32x32 demo StyleGAN2, a GAN trained on the shapes world", None, "MIT", "styleclip"))
+    "clipedit's earlier 32x32 demo StyleGAN2, a GAN trained on the shapes world", None, "MIT", "styleclip",
+    _SHAPES_EDITING))
 register_weights(WeightFile(
     "clipedit/shapes-renderer", "shapes_renderer.pt", None, None,
     "clipedit's 32x32 demo StyleGAN2 (the default), trained as a renderer of shapes-world scene codes",
-    None, "MIT", "styleclip"))
+    None, "MIT", "styleclip", _SHAPES_EDITING))
 register_weights(WeightFile(
     "clipedit/adjustable-starry-night", "adjustable_starry_night.pt", None, None,
     "clipedit's loss-conditional (adjustable) style network for Starry Night, trained on Magenta's MobileNetV2",
@@ -262,7 +275,13 @@ register_weights(WeightFile(
 register_weights(WeightFile(
     "clipedit/shapes-muse", "shapes_muse.pt", None, None,
     "clipedit's masked generator on the shapes world: VQ 32px -> 8x8 of 512 local codes, U-ViT on the offline guide's text",
-    None, "MIT", "masked"))
+    None, "MIT", "masked",
+    # StyleDrop round 2 scores text with the guide the model was trained on, and samples colour-shape pairs of its
+    # world that are not among the evaluation prompts (lab/eval/guided.py's EVAL_PAIRS), so feedback never sees
+    # what is judged.
+    {"guide": "clipedit/shapes",
+     "feedback_contents": ("a red triangle", "a green circle", "a blue square", "a yellow heart", "a purple triangle",
+                           "an orange star", "a red cross", "a blue heart")}))
 #: aMUSEd-256 (Patil et al. 2024) as rows, one per file of the Hugging Face repository, each cached under
 #: ``amused-256/<path>`` so the cache folder has the repository's layout (``from_pretrained`` reads it). Upstream
 #: shows each file's SHA-256 only on its web page, which could not be read here: no checksum is pinned. Sizes: the
@@ -279,16 +298,16 @@ for _path, _size in [("model_index.json", 400), ("vqvae/config.json", 1000),
                                 f"aMUSEd-256 {_path.split('/')[0].removesuffix('.json')}", _size, "openrail++",
                                 "masked"))
 
-# Neither StyleGAN2 project nor the ArcFace release publishes a checksum: none is pinned (see the README).
+# Neither StyleGAN2 project nor the ArcFace release publishes a checksum: none is pinned (see docs/models.md).
 register_weights(WeightFile(
     "stylegan2-ffhq-config-f", "stylegan2-ffhq-config-f.pt",
     "https://drive.google.com/uc?id=1EM87UquaoQmk17Q8d5kYIAHqu0dkYqdT", None,
     "FFHQ 1024x1024 config-f, rosinality format (the StyleCLIP checkpoint)", 381 * _MB,
-    "NVIDIA Source Code License-NC", "styleclip"))
+    "NVIDIA Source Code License-NC", "styleclip", {"neutral": "a face"}))
 register_weights(WeightFile(
     "stylegan2-ada-ffhq", "ffhq.pkl", "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/ffhq.pkl",
     None, "FFHQ 1024x1024, NVIDIA stylegan2-ada-pytorch pickle", 364 * _MB, "NVIDIA Source Code License-NC",
-    "styleclip"))
+    "styleclip", {"neutral": "a face"}))
 register_weights(WeightFile(
     "arcface-ir-se50", "model_ir_se50.pth", "https://drive.google.com/uc?id=1KW7bjndL3QG3sxBbZxreGHigcCCpsDgn", None,
     "ArcFace IR-SE50 face embedding (TreB1eN InsightFace_Pytorch; StyleCLIP's identity network)", 175 * _MB,

@@ -9,6 +9,7 @@ import threading
 import pytest
 import torch
 
+from clipedit.data.paths import find_data
 from clipedit.models.openai_clip import ClipConfig, ClipModel, build_clip
 
 TINY_VIT = ClipConfig(embed_dim=32, image_resolution=32, vision_layers=2, vision_width=64, vision_patch_size=8,
@@ -59,3 +60,11 @@ def http_server(tmp_path):
     th.start()
     yield root, f"http://127.0.0.1:{srv.server_address[1]}"
     srv.shutdown()
+
+
+def needs_data(*relpaths: str) -> pytest.MarkDecorator:
+    """Skip, in one line saying how to get it, where the third-party data folder lacks any of ``relpaths``."""
+    from clipedit.data.paths import DATA_HINT  # one wording for tests and notebooks
+
+    missing = [p for p in relpaths if find_data(p) is None]
+    return pytest.mark.skipif(bool(missing), reason=DATA_HINT.format(what=", ".join(missing) or "it"))

@@ -75,7 +75,7 @@ def test_content_weight_moves_the_output_monotonically(device):
         photo = photo.to(device)
         d = [rms(adjust(photo, c, net=net, content_size=None), photo) for c in CONTENT_WEIGHTS]
         assert all(a > b for a, b in zip(d, d[1:])), d
-        assert d[0] > 1.05 * d[-1], d  # README: measured 1.12-1.50 across the four photos
+        assert d[0] > 1.05 * d[-1], d  # docs/style.md: measured 1.12-1.50 across the four photos
 
 
 @needs_data
@@ -85,14 +85,14 @@ def test_style_weight_moves_the_output_away_from_the_content(device):
         photo = photo.to(device)
         near = rms(adjust(photo, style_weight=0.1, net=net, content_size=None), photo)
         far = rms(adjust(photo, style_weight=10, net=net, content_size=None), photo)
-        assert far > 1.05 * near, (near, far)  # README: measured 1.12-1.46
+        assert far > 1.05 * near, (near, far)  # docs/style.md: measured 1.12-1.46
 
 
 @needs_data
 def test_loss_network_scores_the_painting_as_its_own_style():
     from clipedit.data.paths import example_image
     from clipedit.imageio import load_image
-    from clipedit.training.adjustable_style import make_loss
+    from lab.training.adjustable_style import make_loss
 
     photos = [load_photo(n, 128) for n in photo_names("train")[:4]]
     loss = make_loss("starry_night", photos, 64)
@@ -116,7 +116,7 @@ def test_cli_adjust_style_weight(tmp_path):
         assert main(["adjust", str(photo), "--style-weight", s, "--size", "128", "--out", str(out)]) == 0
         outs[s] = load_image(out)
     c = load_image(photo, 128)
-    assert rms(outs["10"], c) > 1.1 * rms(outs["0.1"], c)  # README: measured 1.21 (sailboat, 128 px)
+    assert rms(outs["10"], c) > 1.1 * rms(outs["0.1"], c)  # docs/style.md: measured 1.21 (sailboat, 128 px)
 
 
 @pytest.mark.parametrize("args, words", [

@@ -1,4 +1,4 @@
-"""The bad-input table of the README, row by row: each input is refused with one line and exit status 2 before any
+"""The bad-input table of docs/cli.md, row by row: each input is refused with one line and exit status 2 before any
 work starts (or, for SIGTERM, the best result so far is saved and the process exits 143)."""
 from __future__ import annotations
 

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from clipedit.cli import main
-from clipedit.data.paths import example_image
 from clipedit.draw import Scene, TorchRenderer, clipdraw, read_svg, styleclipdraw
 from clipedit.guidance import CLIPGuide
 from clipedit.losses import StyleLoss, moment_loss, relaxed_emd, strotss_loss
@@ -101,7 +100,10 @@ def test_cli_draw_writes_png_svg_json(tmp_path, capsys):
     assert out.is_file() and out.with_suffix(".svg").is_file()
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["paths"] == 6 and len(meta["history"]) == 3 and meta["model"] == ["clipedit/shapes"]
-    style = example_image("styles", "starry_night")
+    from clipedit.data.styles import render_styled
+    from clipedit.imageio import save_image
+
+    style = save_image(render_styled("red", "circle", "stripes", resolution=64), tmp_path / "style.png")  # any picture will do
     assert main(["draw", "a blue star", "--style", str(style), "--steps", "2", "--paths", "6", "--canvas", "64",
                  "--out", str(tmp_path / "s.png"), "--quiet", "--model", "clipedit/shapes", "--vgg", "random"]) == 0
     assert (tmp_path / "s.svg").is_file()

@@ -1,5 +1,5 @@
 """The diffvg backend against a real diffvg build, pixel for pixel. Runs only where ``pydiffvg`` imports (it is
-built from source, never from a package index; see the README). Elsewhere the stand-in tests in test_draw.py
+built from source, never from a package index; see docs/draw.md). Elsewhere the stand-in tests in test_draw.py
 pin the conversions."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from clipedit.draw import Path, Scene, TorchRenderer, make_renderer
-from clipedit.draw.compare import (agreement, exact_coverage, gradient_check, gradient_scene, reference_scenes,
+from lab.compare_renderers import (agreement, exact_coverage, gradient_check, gradient_scene, reference_scenes,
                                    straight_strokes)
 
 pytest.importorskip("pydiffvg", reason="diffvg is not installed (build it from source to run these)")
@@ -67,4 +67,4 @@ def test_point_gradients_against_finite_differences():
         return dv(scene)
 
     sampled = gradient_check(fixed, gradient_scene(), eps=0.5)
-    assert sampled["cosine"] > 0.5  # diffvg's edge sampling: right direction, noisy magnitude (README table)
+    assert sampled["cosine"] > 0.5  # diffvg's edge sampling: right direction, noisy magnitude (docs/draw.md table)

@@ -82,24 +82,91 @@ def test_version_lives_in_one_place():
     assert version("clipedit") == clipedit.__version__
 
 
-def test_old_import_paths_still_work():
-    from clipedit.losses import StyleLoss, VGGFeatures
-    from clipedit.params import PixelImage
-    from clipedit.pixels import PixelImage as OldPixelImage
-    from clipedit.pixels import guide_image
-    from clipedit.models.magenta import StylePredictor
-    from clipedit.style.arbitrary import magenta_file
-    from clipedit.style.layers import ConditionalInstanceNorm2d
-    from clipedit.style.losses import StyleLoss as OldStyleLoss
-    from clipedit.style.losses import VGGFeatures as OldVGG
-    from clipedit.style.magenta import StylePredictor as OldStylePredictor
-    from clipedit.style.tflite_graph import read_tflite
-    from clipedit.text_to_image import guide_image as new_guide_image
+def test_the_old_alias_modules_are_gone():
+    import importlib
 
-    assert OldStyleLoss is StyleLoss and OldVGG is VGGFeatures and OldPixelImage is PixelImage
-    assert OldStylePredictor is StylePredictor and callable(magenta_file) and callable(read_tflite)
-    assert ConditionalInstanceNorm2d.__module__ == "clipedit.models.style_layers"
-    assert guide_image is new_guide_image and clipedit.guide_image is new_guide_image
+    for old in ("clipedit.pixels", "clipedit.style.layers", "clipedit.style.losses", "clipedit.style.magenta",
+                "clipedit.style.tflite_graph", "clipedit.eval", "clipedit.training.shapes_guide"):
+        with pytest.raises(ModuleNotFoundError):
+            importlib.import_module(old)
+
+
+def _library_modules():
+    return [py for py in PACKAGE.rglob("*.py") if "assets" not in py.parts]
+
+
+def test_the_library_never_imports_the_lab():
+    for py in _library_modules():
+        bad = [n for n in imported_modules(py) if n == "lab" or n.startswith("lab.")]
+        assert not bad, f"{py.relative_to(PACKAGE)} imports {bad}"
+
+
+def test_only_the_command_line_has_a_main_block():
+    for py in _library_modules():
+        if py.parent.name == "cli":
+            continue
+        tree = ast.parse(py.read_text())
+        mains = [n for n in tree.body if isinstance(n, ast.If) and "__main__" in ast.unparse(n.test)]
+        assert not mains, f"{py.relative_to(PACKAGE)} has a __main__ block: scripts belong in lab/"
+
+
+def test_no_library_file_is_over_600_lines():
+    for py in _library_modules():
+        n = len(py.read_text().splitlines())
+        assert n <= 600, f"{py.relative_to(PACKAGE)} has {n} lines"
+
+
+def _unit(module: str) -> str | None:
+    """The subpackage (``clipedit.draw``) or top-level module (``clipedit.optim``) a module name belongs to."""
+    parts = module.split(".")
+    if parts[0] != "clipedit" or len(parts) < 2:
+        return None
+    return ".".join(parts[:2])
+
+
+def test_no_import_cycle_among_subpackages():
+    """Subpackages and top-level modules form a graph with no cycle (every import counted, lazy ones too)."""
+    graph: dict[str, set[str]] = {}
+    for py in _library_modules():
+        rel = py.relative_to(PACKAGE.parent).with_suffix("")
+        me = _unit(".".join(rel.parts if rel.name != "__init__" else rel.parts[:-1]))
+        if me is None:
+            continue
+        deps = {_unit(n) for n in imported_modules(py)} - {None, me, "clipedit.cli"}
+        graph.setdefault(me, set()).update(deps)
+    if "clipedit.cli" in graph:  # the CLI sits on top of everything
+        del graph["clipedit.cli"]
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                raise AssertionError("import cycle: " + " -> ".join(path[path.index(nxt):] + [nxt]))
+            if nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+
+
+def test_method_code_never_recognises_a_model_by_its_name():
+    """No comparison in method code involves a model's name or a shapes-world string: a model carries its own
+    recommended settings (``model.recommended``, from the weights table)."""
+    for method in METHODS:
+        for py in (PACKAGE / method).rglob("*.py"):
+            for node in ast.walk(ast.parse(py.read_text())):
+                if not isinstance(node, ast.Compare):
+                    continue
+                operands = [node.left, *node.comparators]
+                text = [o.value for o in operands if isinstance(o, ast.Constant) and isinstance(o.value, str)]
+                assert not any("shapes" in t or t.startswith("clipedit/") for t in text), \
+                    f"{py.relative_to(PACKAGE)}:{node.lineno} compares with {text}"
+                names = [o.attr for o in operands if isinstance(o, ast.Attribute)]
+                assert not {"name", "source"} & set(names), \
+                    f"{py.relative_to(PACKAGE)}:{node.lineno} compares a model's {names}"
 
 
 def test_every_downloadable_file_is_in_the_one_table():
@@ -119,24 +186,3 @@ def test_every_downloadable_file_is_in_the_one_table():
         assert row.url and row.size and row.licence and row.method
     for row in WEIGHTS.values():
         assert row.method in ("clip", "magenta", "styleclip", "perceptual", "style", "masked"), row
-
-
-def test_the_command_line_names_the_bundled_generators_the_loader_has():
-    from clipedit.cli import _BUNDLED, _N_LATENT
-    from clipedit.styleclip.loaders import BUNDLED
-
-    assert _BUNDLED == BUNDLED and all(_N_LATENT[n] == 8 for n in BUNDLED)
-
-
-def test_bundled_assets_are_in_the_table_and_small():
-    """Every file in clipedit/assets is a row of the one weights table (but the independent judge, which only the
-    evaluation reads), and all of them together stay ≤ 40 MB."""
-    from pathlib import Path
-
-    import clipedit
-    from clipedit.weights import WEIGHTS
-
-    files = sorted(p for p in (Path(clipedit.__file__).parent / "assets").iterdir() if p.is_file())
-    bundled = {w.filename for w in WEIGHTS.values() if w.url is None}
-    assert {p.name for p in files} - {"judge.pt"} <= bundled, {p.name for p in files} - bundled
-    assert sum(p.stat().st_size for p in files) <= 40e6

@@ -176,7 +176,7 @@ def test_bundled_file_is_small_and_in_the_table():
 def test_vq_round_trip_keeps_colour_and_shape(shapes_muse):
     """Reconstructions stay close and the independent judge reads them as it reads the originals; re-tokenizing
     a reconstruction gives mostly the same tokens. Properties of the shipped weights, not of a training run."""
-    from clipedit.eval.judge import judge
+    from clipedit.judge import judge
 
     b = sample_batch(96, 32, torch.Generator().manual_seed(11), exclude=(), noise=0.0)
     tokens = shapes_muse.tokenize(b.images)
@@ -203,11 +203,11 @@ def test_codes_are_local_flat_background_is_one_code_per_colour(shapes_muse):
 
 def test_generations_are_judged_right_as_a_rate(shapes_muse):
     """Seen colour/shape pairs, 4 samples each, at the default guidance: the judge reads the prompt's colour far above
-    chance (1/6) and colour and shape together far above chance (1/36); rates with a margin below the README's
+    chance (1/6) and colour and shape together far above chance (1/36); rates with a margin below docs/masked.md's
     measurement (colour 100 %, both 84 %; these 24 samples: 19-23 of 24 both right for seeds 0-5, one and two threads),
     never one sample. At the lowest measured rate (79 %), 12 or fewer of 24 happens with probability < 0.1 %. A
     generator that ignored the text, or drew the wrong shapes half the time, would fail."""
-    from clipedit.eval.judge import judge
+    from clipedit.judge import judge
     from clipedit.masked import generate
 
     pairs = [("red", "circle"), ("blue", "star"), ("green", "square"), ("yellow", "heart"), ("purple", "cross"),
@@ -286,7 +286,10 @@ def test_bad_generator_files_explain_in_one_line(tmp_path):
 
 
 def test_transformer_stage_warm_starts_from_a_bundled_file(tmp_path):
-    from clipedit.training.shapes_muse import ASSET, train_transformer
+    from clipedit.weights import get_weights, resolve
+    from lab.training.shapes_muse import train_transformer
+
+    ASSET = resolve(get_weights("clipedit/shapes-muse"))  # the bundled file
 
     out = tmp_path / "tr.pt"
     tr = train_transformer(ASSET, steps=2, batch=4, out=out, state=tmp_path / "state", lr=1e-6, object_weight=4.0,
@@ -302,10 +305,10 @@ def test_transformer_stage_warm_starts_from_a_bundled_file(tmp_path):
 
 def test_tokenizer_table_separates_the_code_table_from_the_decoder():
     """`eval.generated`'s tokenizer rates on the bundled model: real renders read right, the centroid lookup (local
-    codes) and the decoded round trip both well above chance and no better than the renders themselves (README:
+    codes) and the decoded round trip both well above chance and no better than the renders themselves (docs/masked.md:
     100 / 90 / 87 % on 600 renders; bounds far below)."""
     from clipedit.data.shapes import SHAPES
-    from clipedit.eval.generated import tokenizer_rates
+    from lab.eval.generated import tokenizer_rates
 
     r = tokenizer_rates(n=72, seed=3)
     assert set(r) == {"real", "centroids", "decoded"} and set(r["real"]) == {"all", *SHAPES}

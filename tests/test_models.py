@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from clipedit.device import select_device
+from clipedit import weights
 from clipedit.models import registry
+from clipedit.weights import WeightFile
 from clipedit.models.openai_clip import KNOWN_CONFIGS, infer_config
 from clipedit.models.registry import ModelSpec, ModelUnavailableError, load_clip
 from tests.conftest import TINY_RN, TINY_VIT, make_tiny
@@ -81,7 +83,7 @@ def test_not_a_clip_checkpoint(tmp_path):
 
 
 def _spec(url: str, sha: str | None = None, filename: str = "Fake-B-32.pt") -> ModelSpec:
-    return ModelSpec("fake", filename, url, sha, "test", registry._load_file)
+    return ModelSpec(WeightFile("fake", filename, url, sha, "test"), registry._load_file)
 
 
 def test_offline_download_fails_fast_with_the_path(cache, monkeypatch):
@@ -89,14 +91,14 @@ def test_offline_download_fails_fast_with_the_path(cache, monkeypatch):
     spec = _spec("http://127.0.0.1:9/clip/models/abc/Fake-B-32.pt", "0" * 64)  # port 9: nothing listens
     t = time.time()
     with pytest.raises(ModelUnavailableError) as err:
-        registry.resolve(spec)
+        weights.resolve(spec.weights)
     assert time.time() - t < 5
     msg = str(err.value)
     assert str(cache / "Fake-B-32.pt") in msg and "CLIPEDIT_CACHE" in msg and "load_clip(" in msg
     assert not cache.exists()  # no empty cache folder left behind
     monkeypatch.setenv("CLIPEDIT_OFFLINE", "1")
     with pytest.raises(ModelUnavailableError, match="CLIPEDIT_OFFLINE"):
-        registry.resolve(spec)
+        weights.resolve(spec.weights)
 
 
 def test_real_names_error_offline(cache):
@@ -114,11 +116,11 @@ def test_download_verifies_checksum_and_caches(cache, http_server, monkeypatch):
     sha = hashlib.sha256(src.read_bytes()).hexdigest()
     bad = _spec(f"{base}/Fake-B-32.pt", "f" * 64)
     with pytest.raises(ModelUnavailableError, match="checksum mismatch"):
-        registry.download(bad, progress=False)
+        weights.download(bad.weights, progress=False)
     assert not cache.exists() or not any(cache.iterdir())  # nothing half-written stays
     good = _spec(f"{base}/Fake-B-32.pt", sha)
-    path = registry.download(good, progress=False)
-    assert path == cache / "Fake-B-32.pt" and registry.sha256_file(path) == sha
+    path = weights.download(good.weights, progress=False)
+    assert path == cache / "Fake-B-32.pt" and weights.sha256_file(path) == sha
     registry.register_model(good)
     try:
         loaded = load_clip("fake", device="cpu", cache=False)
@@ -158,5 +160,6 @@ def test_model_listing():
     names = registry.list_models()
     assert {"auto", "ViT-B/32", "ViT-B/16", "RN50", "clipedit/shapes"} <= set(names)
     spec = registry.get_spec("ViT-B/32")
-    assert spec.filename == "ViT-B-32.pt" and len(spec.sha256) == 64
-    assert Path(registry.ASSETS / "shapes_guide.pt").is_file()
+    assert spec.weights.filename == "ViT-B-32.pt" and len(spec.weights.sha256) == 64
+    assert spec.weights is weights.get_weights("ViT-B/32")  # the registry holds the table's row, not a copy
+    assert Path(weights.ASSETS / "shapes_guide.pt").is_file()

@@ -38,7 +38,7 @@ def test_port_matches_onnxruntime():
             with torch.no_grad():
                 out = net(torch.from_numpy(img), torch.from_numpy(wt)).numpy()
             worst = max(worst, float(np.abs(ref - out).max()))
-    assert worst <= 1e-4, worst  # README: measured 1.0e-5
+    assert worst <= 1e-4, worst  # docs/style.md: measured 1.0e-5
 
 
 def test_one_hot_mix_is_the_single_style_and_mixing_is_linear_in_the_norms(device):
@@ -92,7 +92,7 @@ def test_cli_multistyle_writes_the_image(tmp_path):
 def test_text_driven_mixing_optimises_the_guide_and_stays_a_convex_mix():
     """The mixture stays convex and the guide's similarity to the prompt rises (measured: 18 of 18 runs, +0.16 or
     more). That the *colour* follows the prompt is not claimed offline: a mean-chroma statistic agreed in only 8 of 18
-    runs (README)."""
+    runs (docs/style.md)."""
     c = photo("golden_gate", 96)
     for colour in ("red", "blue"):
         r = multistyle_clip(c, f"a {colour} image", model="clipedit/shapes", steps=20, content_size=None,

@@ -4,12 +4,12 @@ from __future__ import annotations
 import torch
 
 from clipedit.data.shapes import COLOUR_NAMES, HELD_OUT, SHAPES, sample_batch
-from clipedit.eval.guided import evaluate_guided, guided_runner
-from clipedit.eval.judge import judge
+from lab.eval.guided import evaluate_guided, guided_runner
+from clipedit.judge import judge
 from clipedit.models import load_clip
-from clipedit.training.shapes_guide import zero_shot
+from lab.training.shapes_guide import zero_shot
 
-# Measured on 1200 held-out images: 84.8% shape (README); chance is 1/6.
+# Measured on 1200 held-out images: 84.8% shape (docs/guidance.md); chance is 1/6.
 HELD_OUT_SHAPE_MIN = 0.7
 GUIDED_STEPS = 150
 
@@ -29,7 +29,7 @@ def test_guide_has_the_clip_interface():
 def test_zero_shot_on_pairs_held_out_of_training():
     m = load_clip("clipedit/shapes")
     held = zero_shot(m, HELD_OUT, n=300, seed=5)
-    # Chance is 1/36 for both, 1/6 for each attribute. README reports the 1200-image numbers.
+    # Chance is 1/36 for both, 1/6 for each attribute. docs/guidance.md reports the 1200-image numbers.
     assert held["colour"] >= 0.95 and held["shape"] >= HELD_OUT_SHAPE_MIN, held
 
 
@@ -43,7 +43,7 @@ def test_judge_reads_clean_renders():
 
 def test_guided_images_show_the_prompt():
     """Guided optimisation against the guide draws what the judge recognises: a rate over 12 runs (4 prompts x 3
-    seeds), asserted well below the measured rates (README: colour 95 %, shape 85 %, both 80 % over 40 runs), so no
+    seeds), asserted well below the measured rates (docs/guidance.md: colour 95 %, shape 85 %, both 80 % over 40 runs), so no
     single trajectory decides it. Each bound fails by chance with probability < 0.1 % at the measured rate."""
     pairs = [("red", "circle"), ("blue", "triangle"), ("yellow", "star"), ("green", "square")]
     score = evaluate_guided(guided_runner("cutouts", n_augs=8, steps=GUIDED_STEPS), pairs, seeds=(0, 1, 2))

@@ -1,4 +1,4 @@
-"""The demo StyleGAN2's scene code and closed-form mapping network (clipedit.training.shapes_stylegan): exact
+"""The demo StyleGAN2's scene code and closed-form mapping network (lab.training.shapes_stylegan): exact
 invariants, no training trajectory asserted."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import torch
 
 from clipedit.data.shapes import render_shapes
 from clipedit.styleclip.stylegan2 import Generator, StyleGAN2Config
-from clipedit.training.shapes_stylegan import (BLOCKS, CODE_MEAN, N_CODE, SceneEmbedding, code_to_scene, code_w_min,
+from lab.training.shapes_stylegan import (BLOCKS, CODE_MEAN, N_CODE, SceneEmbedding, code_to_scene, code_w_min,
                                                export, render_code, sample_codes, scene_table, set_mapping,
                                                shift_latent)
 
@@ -116,7 +116,7 @@ def test_render_code_is_the_shapes_world_renderer_and_blends_between_classes():
 
 def test_the_colour_is_a_palette_blend_whose_class_truncation_keeps():
     from clipedit.data.shapes import COLOURS, COLOUR_NAMES
-    from clipedit.training.shapes_stylegan import palette_blend
+    from lab.training.shapes_stylegan import palette_blend
 
     palette, eye = torch.tensor([COLOURS[c] for c in COLOUR_NAMES]), torch.eye(6)
     assert torch.allclose(palette_blend(eye), palette)                      # a class: its colour exactly
@@ -134,7 +134,7 @@ def test_the_colour_is_a_palette_blend_whose_class_truncation_keeps():
 
 def test_renderer_trainer_resumes_on_the_loop(tmp_path):
     from clipedit.styleclip import load_generator
-    from clipedit.training.shapes_stylegan import train
+    from lab.training.shapes_stylegan import train
 
     out = tmp_path / "g.pt"
     train(batch=2, out=out, state=tmp_path / "s", steps=2, log_every=2, progress=False, feature_weight=0.0)
@@ -146,7 +146,7 @@ def test_renderer_trainer_resumes_on_the_loop(tmp_path):
 
 
 def test_mixed_codes_lie_on_a_path_between_two_classes():
-    from clipedit.training.shapes_stylegan import mix_classes
+    from lab.training.shapes_stylegan import mix_classes
 
     code = sample_codes(400, torch.Generator().manual_seed(7))
     mixed = mix_classes(code, torch.Generator().manual_seed(8), p=0.5) + CODE_MEAN
@@ -159,7 +159,7 @@ def test_mixed_codes_lie_on_a_path_between_two_classes():
 
 
 def test_renderer_trainer_continues_from_a_renderer_file_with_its_embedding(tmp_path):
-    from clipedit.training.shapes_stylegan import train
+    from lab.training.shapes_stylegan import train
 
     first, second = tmp_path / "a.pt", tmp_path / "b.pt"
     train(batch=2, out=first, state=None, steps=1, log_every=1, progress=False, feature_weight=0.0)
@@ -172,7 +172,7 @@ def test_renderer_trainer_continues_from_a_renderer_file_with_its_embedding(tmp_
 
 
 def test_level_mixing_takes_the_geometry_from_one_code_and_the_colours_from_the_other():
-    from clipedit.training.shapes_stylegan import COLOUR_PARTS, mix_levels
+    from lab.training.shapes_stylegan import COLOUR_PARTS, mix_levels
 
     a, b = sample_codes(64, torch.Generator().manual_seed(3)), sample_codes(64, torch.Generator().manual_seed(4))
     mixed = torch.arange(64) % 2 == 0
@@ -189,7 +189,7 @@ def test_level_mixing_takes_the_geometry_from_one_code_and_the_colours_from_the_
 def test_scene_function_reads_geometry_from_coarse_and_colours_from_fine_vectors(tmp_path):
     import pytest
 
-    from clipedit.training.shapes_stylegan import FINE_FROM, SceneFunction, mix_levels
+    from lab.training.shapes_stylegan import FINE_FROM, SceneFunction, mix_levels
 
     emb = SceneEmbedding(torch.zeros(128), seed=2)
     G = SceneFunction(emb.E.detach(), emb.w0)

@@ -11,13 +11,15 @@ import torch
 
 from clipedit.cli import main
 from clipedit.data.styles import STYLES, render_styled
-from clipedit.eval.guided import EVAL_PAIRS, prompt_for
+from lab.eval.guided import EVAL_PAIRS, prompt_for
 from clipedit.imageio import save_image
 from clipedit.models.adapters import LoraSet, attach_adapters, load_adapters, lora_rank_for
 from clipedit.models.muse import build_shapes_transformer, load_masked_generator
 from clipedit.styledrop import (StyleDropSettings, collect_feedback, load_style, retrain_with_feedback, sample_style,
                                 score_candidates, select_top, train_style, two_scale)
-from clipedit.styledrop.feedback import SHAPES_FEEDBACK
+from clipedit.weights import get_weights
+
+SHAPES_FEEDBACK = get_weights("clipedit/shapes-muse").recommended["feedback_contents"]
 from tests.test_bad_input import one_line_exit_2, run_cli
 
 peft = pytest.importorskip("peft")
@@ -165,7 +167,11 @@ def test_round_two_keeps_what_its_scores_rank_highest(gen, magenta, tmp_path):
 
 
 def test_feedback_prompts_are_never_evaluation_prompts():
+    from clipedit.styledrop.feedback import default_feedback_contents
+
     evaluated = {prompt_for(c, s) for c, s in EVAL_PAIRS}
+    gen = load_masked_generator("clipedit/shapes-muse", device="cpu")
+    assert default_feedback_contents(gen) == list(SHAPES_FEEDBACK) and gen.recommended["guide"] == "clipedit/shapes"
     assert not evaluated & set(SHAPES_FEEDBACK)
 
 

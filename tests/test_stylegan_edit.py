@@ -154,14 +154,22 @@ def test_nada_refuses_bad_input(G, clip):
         nada(G, "a circle", "a square", clip, steps=1, k=G.n_latent + 1)
 
 
-def test_demo_defaults_follow_what_the_generator_was_loaded_from(G, tmp_path):
+def test_defaults_are_the_settings_the_generator_carries(G, tmp_path):
+    """A generator recommends its own settings (its table row, or its file); method code never reads its name."""
     from clipedit.styleclip import load_generator
-    from clipedit.styleclip.global_directions import default_alpha_beta, default_neutral, is_demo
+    from clipedit.styleclip.global_directions import default_alpha_beta, default_neutral
+    from clipedit.styleclip.loaders import guide_for
     from clipedit.styleclip.nada import save_generator
 
     demo = load_generator(None)
-    assert is_demo(None) and is_demo("clipedit/shapes-stylegan2") and is_demo(demo)
     assert (default_neutral(demo), default_alpha_beta(demo)) == ("a shape", (2.0, 0.4))
-    assert not is_demo(G) and default_alpha_beta(G) == (4.1, 0.15)  # built by hand: StyleCLIP's defaults
-    copy = load_generator(save_generator(demo, tmp_path / "g.pt"))
-    assert not is_demo(copy) and default_neutral(copy) == "a face"  # another file is another generator
+    assert guide_for(demo, "auto") == "clipedit/shapes-colour"
+    assert default_alpha_beta(G) == (4.1, 0.15) and guide_for(G, "auto") == "auto"  # built by hand: StyleCLIP's
+    copy = load_generator(save_generator(demo, tmp_path / "g.pt"))  # e.g. a NADA result: the settings travel
+    assert copy.recommended == demo.recommended and default_neutral(copy) == "a shape"
+    torch.save({"g_ema": demo.state_dict(), "latent_avg": demo.latent_avg, "config": demo.config.to_dict()},
+               tmp_path / "plain.pt")
+    plain = load_generator(tmp_path / "plain.pt")  # a file that recommends nothing gets StyleCLIP's defaults
+    assert (default_neutral(plain), default_alpha_beta(plain), guide_for(plain, "auto")) == ("a face", (4.1, 0.15), "auto")
+    demo.recommended = {"neutral": "a blob", "global_alpha_beta": (1.0, 0.2), "guide": "clipedit/shapes"}
+    assert (default_neutral(demo), default_alpha_beta(demo), guide_for(demo, None)) == ("a blob", (1.0, 0.2), "clipedit/shapes")

@@ -51,4 +51,4 @@ def test_texture_statistics_separate_the_paintings():
             feats.append(texture_features(crop))
             labels.append(i)
     acc = nearest_neighbour_accuracy(torch.stack(feats), torch.tensor(labels))
-    assert acc >= 0.6, acc  # README: measured 86 % (Gabor alone 69 %, LBP alone 95 %); chance 14 %
+    assert acc >= 0.6, acc  # docs/style.md: measured 86 % (Gabor alone 69 %, LBP alone 95 %); chance 14 %

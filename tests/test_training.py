@@ -75,7 +75,7 @@ def test_checkpoint_hook_and_interrupt_save_state(tmp_path):
 
 def test_shapes_gan_trainer_resumes_on_the_loop(tmp_path):
     from clipedit.styleclip.loaders import load_generator
-    from clipedit.training.shapes_gan import train
+    from lab.training.shapes_gan import train
 
     out = tmp_path / "g.pt"
     train(batch=4, out=out, state=tmp_path / "s", steps=2, log_every=2, progress=False)
@@ -88,7 +88,7 @@ def test_shapes_gan_trainer_resumes_on_the_loop(tmp_path):
 
 def test_shapes_guide_trainer_runs_on_the_loop(tmp_path):
     from clipedit.models import load_clip
-    from clipedit.training.shapes_guide import train
+    from lab.training.shapes_guide import train
 
     out = tmp_path / "guide.pt"
     train(1.0, out, batch=8, max_steps=2, eval_every=2, warmup=1, progress=False)
@@ -102,7 +102,7 @@ def test_guide_colour_phase_trains_the_image_tower_only(tmp_path):
     from clipedit.data.shapes import COLOUR_NAMES, COLOURS, sample_batch
     from clipedit.models import load_clip
     from clipedit.models.registry import read_state_dict
-    from clipedit.training.shapes_guide import (
+    from lab.training.shapes_guide import (
         colour_finetune,
         colour_paths,
         colour_target,
@@ -150,7 +150,7 @@ def test_guide_colour_phase_trains_the_image_tower_only(tmp_path):
     assert text and all(torch.equal(before[k], after[k]) for k in text)             # the text tower is frozen
     assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("visual."))
     load_clip(str(out), device="cpu")
-    # the bundled guide has barriers on straight colour paths (halfway from yellow to purple, README): no training
+    # the bundled guide has barriers on straight colour paths (halfway from yellow to purple, docs/guidance.md): no training
     # involved, so this holds on any machine; and with a tolerance above every rise every path counts as monotone
     bundled = load_clip("clipedit/shapes", device="cpu")
     paths = colour_paths(bundled, steps=3, rise=10.0)
@@ -168,7 +168,7 @@ def test_guide_colour_phase_trains_the_image_tower_only(tmp_path):
                     reason="needs Magenta's predictor (the loss network) in ../shared (CLIPEDIT_DATA_DIR)")
 def test_adjustable_trainer_resumes_and_writes_a_loadable_network(tmp_path):
     from clipedit.style.adjustable import AdjustableStyleNet
-    from clipedit.training.adjustable_style import train
+    from lab.training.adjustable_style import train
 
     out = tmp_path / "adj.pt"
     train(out=out, steps=2, batch=2, size=64, state_dir=tmp_path / "s", progress=False)
@@ -183,7 +183,7 @@ def test_adjustable_trainer_resumes_and_writes_a_loadable_network(tmp_path):
 def test_shapes_muse_trainer_both_stages_resume_and_load(tmp_path):
     from clipedit.masked import generate
     from clipedit.models.muse import load_masked_generator, read_shapes_muse
-    from clipedit.training.shapes_muse import bundle, train_transformer, train_vq
+    from lab.training.shapes_muse import bundle, train_transformer, train_vq
 
     vq_file, out = tmp_path / "vq.pt", tmp_path / "muse.pt"
     train_vq(steps=2, batch=4, out=vq_file, state=tmp_path / "vq", kmeans_images=64, progress=False)
@@ -207,7 +207,10 @@ def test_vq_decoder_only_warm_start_keeps_every_token(tmp_path):
     import pytest
 
     from clipedit.models.muse import read_shapes_muse
-    from clipedit.training.shapes_muse import ASSET, bundle, train_vq
+    from clipedit.weights import get_weights, resolve
+    from lab.training.shapes_muse import bundle, train_vq
+
+    ASSET = resolve(get_weights("clipedit/shapes-muse"))  # the bundled file
 
     vq_file = tmp_path / "vq.pt"
     vq = train_vq(steps=2, batch=4, out=vq_file, state=tmp_path / "vq", init=ASSET, decoder_only=True, lr=1e-3,
@@ -229,7 +232,7 @@ def test_vq_decoder_only_warm_start_keeps_every_token(tmp_path):
 
 
 def test_patch_kmeans_finds_separated_clusters_and_codes_are_local():
-    from clipedit.training.shapes_muse import PATCH, PatchCodes, patch_kmeans
+    from lab.training.shapes_muse import PATCH, PatchCodes, patch_kmeans
 
     g = torch.Generator().manual_seed(0)
     centres = torch.eye(4, 48) * 5

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from clipedit.pixels import guide_image
+from clipedit.text_to_image import guide_image
 from clipedit.widgets import PromptPanel, image_strip, png_bytes
 
 

@@ -17,6 +17,11 @@ import os
 from pathlib import Path
 
 
+#: What to do when the data folder lacks something (``what``): one line, for errors and for skipped tests.
+DATA_HINT = ("needs clipedit's third-party data folder (paintings, photos, Magenta's networks): set CLIPEDIT_DATA_DIR "
+             "to a folder holding {what} (README: Data)")
+
+
 def data_dirs() -> list[Path]:
     """Existing folders named by ``$CLIPEDIT_DATA_DIR``, in order."""
     out: list[Path] = []
@@ -46,6 +51,6 @@ def example_image(kind: str, name: str) -> Path:
     """
     p = find_data(f"images/{kind}/{name}.jpg")
     if p is None:
-        raise FileNotFoundError(f"example image images/{kind}/{name}.jpg not found in {data_dirs() or 'any data folder'}; "
-                                "set CLIPEDIT_DATA_DIR to the folder that holds images/")
+        raise FileNotFoundError(f"example image images/{kind}/{name}.jpg not found in {data_dirs() or 'any data folder'}: "
+                                + DATA_HINT.format(what="images/").removeprefix("needs "))
     return p

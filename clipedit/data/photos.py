@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from clipedit.data.paths import find_data
 
-#: Photos never seen in training (evaluation, README tables): three of the data folder's, one of scikit-image's.
+#: Photos never seen in training (evaluation, docs/style.md tables): three of the data folder's, one of scikit-image's.
 HELD_OUT_PHOTOS = ("tubingen", "golden_gate", "sailboat", "astronaut")
 DATA_FOLDER_PHOTOS = ("amber", "chicago", "hoover_tower_night", "tubingen", "golden_gate", "sailboat")
 #: scikit-image samples that load without a download (grey ones become RGB).

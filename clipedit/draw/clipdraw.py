@@ -7,7 +7,6 @@ and the shared :func:`~clipedit.optim.optimize` loop. StyleCLIPDraw adds the VGG
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path as FilePath
@@ -16,6 +15,7 @@ from typing import Callable, Sequence
 import torch
 from typing_extensions import Unpack
 
+from clipedit.defaults import DRAW
 from clipedit.device import select_device
 from clipedit.draw.render import Renderer, make_renderer
 from clipedit.draw.scene import Scene, random_strokes
@@ -25,12 +25,23 @@ from clipedit.guidance.guide import PromptLike
 from clipedit.imageio import ImageLike, load_image, save_image
 from clipedit.losses import StyleLoss
 from clipedit.optim import OptimResult, RunOptions, optimize, seed_everything
+from clipedit.report import write_report
 
 # CLIPDraw's published numbers are diffvg half-widths (initial 1.0, clamp [1, 50], lr 0.1); clipedit's widths are
 # full widths (see :class:`~clipedit.draw.scene.Path`), so each is doubled here: same strokes, same Adam steps.
 CLIPDRAW_LRS = {"points": 1.0, "widths": 0.2, "colors": 0.01}
 CLIPDRAW_WIDTH = 2.0
-CLIPDRAW_WIDTH_RANGE = (2.0, 100.0)
+CLIPDRAW_WIDTH_RANGE = (DRAW.min_width, DRAW.max_width)
+
+
+def drawing_settings(guide: CLIPGuide | None, steps: int | None = None, num_paths: int | None = None,
+                     canvas: int | None = None) -> dict[str, int]:
+    """``steps``, ``num_paths`` and ``canvas``: each as given, else what the guide's first model recommends
+    (``model.recommended["draw"]``: the small offline guides draw 128 strokes on 128 px in 300 steps), else
+    CLIPDraw's (:data:`clipedit.defaults.DRAW`: 1000 steps, 256 strokes, 224 px)."""
+    rec = dict(getattr(guide.models[0], "recommended", {}).get("draw", {})) if guide is not None else {}
+    given = {"steps": steps, "num_paths": num_paths, "canvas": canvas}
+    return {k: int(v if v is not None else rec.get(k, getattr(DRAW, k))) for k, v in given.items()}
 
 
 @dataclass
@@ -60,9 +71,7 @@ class DrawResult:
         stem = FilePath(path).with_suffix("")
         png = save_image(self.render(scale) if scale != 1 else self.image, stem.with_suffix(".png"))
         svg = save_svg(self.scene, stem.with_suffix(".svg"))
-        js = stem.with_suffix(".json")
-        js.write_text(json.dumps({"history": self.history, "steps_run": self.run.steps_run,
-                                  "stopped": self.run.stopped}, indent=1))
+        js = write_report(png, history=self.history, steps_run=self.run.steps_run, stopped=self.run.stopped)
         return {"png": png, "svg": svg, "json": js}
 
 
@@ -76,17 +85,17 @@ def draw(
     *,
     negatives: PromptLike | Sequence[PromptLike] | None = None,
     model: str | Sequence[str] = "auto",
-    num_paths: int = 256,
-    steps: int = 1000,
-    canvas: int = 224,
-    max_width: float = CLIPDRAW_WIDTH_RANGE[1],
-    min_width: float = CLIPDRAW_WIDTH_RANGE[0],
-    augment: str = "clipdraw",
-    n_augs: int = 4,
+    num_paths: int | None = None,
+    steps: int | None = None,
+    canvas: int | None = None,
+    max_width: float = DRAW.max_width,
+    min_width: float = DRAW.min_width,
+    augment: str = DRAW.augment,
+    n_augs: int = DRAW.n_augs,
     lrs: dict[str, float] | None = None,
     seed: int | None = 0,
     init: Scene | None = None,
-    renderer: str | Renderer = "auto",
+    renderer: str | Renderer = DRAW.renderer,
     extra_loss: Callable[[torch.Tensor, int], tuple[torch.Tensor, dict[str, float]]] | None = None,
     clip_until: float = 1.0,
     device: str | torch.device | None = None,
@@ -98,17 +107,23 @@ def draw(
 
     ``extra_loss(image, step) -> (loss, logs)`` is added to the CLIP loss; the CLIP loss is used for steps
     ``< clip_until * steps`` only. ``prompt=None`` (with ``extra_loss``) optimises the extra loss alone.
+    ``steps``, ``num_paths`` and ``canvas`` left ``None`` follow :func:`drawing_settings` (the guide's own).
     """
     if prompt is None and extra_loss is None:
         raise ValueError("nothing to optimise: give a prompt or an extra loss")
     if prompt is not None:
         _check_prompt(prompt)
-    if num_paths < 1 or canvas < 8 or not 0 < min_width <= max_width:
+    for what, v in (("num_paths", num_paths), ("steps", steps)):
+        if v is not None and v < 1:
+            raise ValueError(f"{what} must be >= 1, got {v}")
+    if (canvas is not None and canvas < 8) or not 0 < min_width <= max_width:
         raise ValueError("num_paths must be >= 1, canvas >= 8 and 0 < min_width <= max_width")
     dev = select_device(device)
     seed_everything(seed)
     if guide is None and prompt is not None:
         guide = CLIPGuide(prompt, negatives=negatives, models=model, augment=augment, n_augs=n_augs, device=dev)
+    chosen = drawing_settings(guide, steps, num_paths, canvas)
+    steps, num_paths, canvas = chosen["steps"], chosen["num_paths"], chosen["canvas"]
     start = init.detach() if init is not None else random_strokes(num_paths, canvas, canvas,
                                                                    stroke_width=CLIPDRAW_WIDTH, seed=seed)
     scene = start.to(dev)
@@ -158,7 +173,8 @@ def clipdraw(prompt: PromptLike | Sequence[PromptLike], **kwargs) -> DrawResult:
     paper's 1.0, [1, 50] and 0.1 are diffvg half-widths; clipedit's widths are full widths), the points'
     rate decayed x0.4 at 50% and x0.1 at 75% of the steps, 4 augmented views (RandomPerspective 0.5 +
     RandomResizedCrop 0.7–0.9, white fill), negative prompts weighted 0.3, CLIP normalisation, 1000 steps,
-    224x224 canvas, white background. Keyword arguments: see :func:`draw` (``negatives``, ``model``,
+    224x224 canvas, white background; a guide model that recommends its own steps, paths and canvas gets those (the
+    small offline guides: 300 steps, 128 paths, 128 px; :func:`drawing_settings`). Keyword arguments: see :func:`draw` (``negatives``, ``model``,
     ``num_paths``, ``steps``, ``canvas``, ``min_width``, ``max_width``, ``augment``, ``n_augs``, ``lrs``, ``seed``, ``init``,
     ``renderer``, ``device``, ``callback``, ``callback_every``, ``keep_snapshots``, ``progress``, ``stop``).
 
@@ -169,8 +185,9 @@ def clipdraw(prompt: PromptLike | Sequence[PromptLike], **kwargs) -> DrawResult:
     return draw(prompt, **kwargs)
 
 
-def styleclipdraw(prompt: PromptLike | Sequence[PromptLike], style_image: ImageLike, *, style_weight: float = 1.0,
-                  style_loss: str = "strotss", vgg_weights: str | os.PathLike | None = "auto",
+def styleclipdraw(prompt: PromptLike | Sequence[PromptLike], style_image: ImageLike, *,
+                  style_weight: float = DRAW.style_weight, style_loss: str = DRAW.style_loss,
+                  vgg_weights: str | os.PathLike | None = DRAW.vgg_weights,
                   clip_until: float = 0.9, style_samples: int = 1024, **kwargs) -> DrawResult:
     """StyleCLIPDraw: CLIPDraw's strokes optimised jointly for the text and for the style of ``style_image``.
 
@@ -186,7 +203,12 @@ def styleclipdraw(prompt: PromptLike | Sequence[PromptLike], style_image: ImageL
     if style_weight < 0:
         raise ValueError(f"style_weight must be >= 0, got {style_weight}")
     dev = select_device(kwargs.get("device"))
-    canvas = kwargs.get("canvas", 224)
+    if kwargs.get("guide") is None:  # built here so that the canvas the guide recommends sizes the style loss
+        kwargs["guide"] = CLIPGuide(prompt, negatives=kwargs.pop("negatives", None), models=kwargs.pop("model", "auto"),
+                                    augment=kwargs.pop("augment", DRAW.augment), n_augs=kwargs.pop("n_augs", DRAW.n_augs),
+                                    device=dev)
+    canvas = drawing_settings(kwargs["guide"], canvas=kwargs.get("canvas"))["canvas"]
+    kwargs["canvas"] = canvas
     loss_fn = StyleLoss(load_image(style_image), kind=style_loss, weights=vgg_weights, samples=style_samples, size=canvas).to(dev)
 
     def extra(image: torch.Tensor, step: int):

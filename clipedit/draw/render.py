@@ -33,8 +33,8 @@ def register_renderer(name: str, factory: Callable[..., Renderer]) -> None:
 
 def make_renderer(name: str | Renderer = "auto", **kwargs) -> Renderer:
     """A renderer by name. ``"auto"`` is ``"torch"``: it needs nothing compiled, its coverage is analytic and
-    its point gradients are exact (``python -m clipedit.draw.compare``); ask for ``"diffvg"`` explicitly when it is
-    installed. Speed against diffvg: ``benchmarks/bench_draw.py`` measures both in one run (README table)."""
+    its point gradients are exact (``python -m lab.compare_renderers``); ask for ``"diffvg"`` explicitly when it is
+    installed. Speed against diffvg: ``benchmarks/bench_draw.py`` measures both in one run (docs/benchmarks.md table)."""
     if not isinstance(name, str):
         return name
     if name == "auto":

@@ -15,11 +15,12 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
+from clipedit.defaults import GENERATE
 from clipedit.models.muse import TOKENS, MaskedGenerator, list_generators, load_masked_generator
 
 #: Classifier-free guidance scale used when none is given (measured best on the offline model, with the sampler's
-#: plausibility rule: both right 78 % at 3, 74 % at 5, 78 % at 8; README table).
-DEFAULT_GUIDANCE = 3.0
+#: plausibility rule: both right 78 % at 3, 74 % at 5, 78 % at 8; docs/masked.md table).
+DEFAULT_GUIDANCE = GENERATE.guidance
 
 
 @dataclass
@@ -64,9 +65,10 @@ def preview_tokens(gen: MaskedGenerator, tokens: torch.Tensor, masked: torch.Ten
     return gen.preview(tokens, masked)
 
 
-def generate(prompt: str | Sequence[str], *, model: str | Path | MaskedGenerator = "clipedit/shapes-muse",
-             n: int = 1, steps: int = 12, guidance: float = DEFAULT_GUIDANCE, temperature: float = 1.0,
-             randomness: float = 4.5, plausibility: float | None = None, negative: str | None = None, seed: int | None = 0,
+def generate(prompt: str | Sequence[str], *, model: str | Path | MaskedGenerator = GENERATE.model,
+             n: int = GENERATE.n, steps: int = GENERATE.steps, guidance: float = GENERATE.guidance, temperature: float = GENERATE.temperature,
+             randomness: float = 4.5, plausibility: float | None = GENERATE.plausibility, negative: str | None = None,
+             seed: int | None = 0,
              device: str | torch.device | None = None,
              callback: Callable[[int, torch.Tensor | None, Mapping[str, float]], Any] | None = None,
              progress: bool | None = None) -> Generation:

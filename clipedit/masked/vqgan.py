@@ -20,6 +20,7 @@ from typing import Sequence
 import torch
 from typing_extensions import Unpack
 
+from clipedit.defaults import VQGAN_CLIP
 from clipedit.guidance.guide import CLIPGuide, PromptLike
 from clipedit.models.muse import MaskedGenerator, list_generators, load_masked_generator
 from clipedit.optim import RunOptions, seed_everything
@@ -31,14 +32,14 @@ def vqgan_clip(
     prompt: PromptLike | Sequence[PromptLike],
     *,
     negatives: PromptLike | Sequence[PromptLike] | None = None,
-    generator: str | Path | MaskedGenerator = "clipedit/shapes-muse",
+    generator: str | Path | MaskedGenerator = VQGAN_CLIP.generator,
     model: str | Sequence[str] = "auto",
-    steps: int = 300,
+    steps: int = VQGAN_CLIP.steps,
     size: int | None = None,
-    lr: float = 0.1,
-    n_augs: int = 32,
-    augment: str = "cutouts",
-    loss: str = "spherical",
+    lr: float = VQGAN_CLIP.lr,
+    n_augs: int = VQGAN_CLIP.n_augs,
+    augment: str = VQGAN_CLIP.augment,
+    loss: str = VQGAN_CLIP.loss,
     quantize: bool = True,
     init: torch.Tensor | None = None,
     seed: int | None = 0,

@@ -9,7 +9,7 @@ One code path, two weight sets, the same two diffusers classes that aMUSEd (Pati
 Weight sets (:func:`load_masked_generator`):
 
 * ``"clipedit/shapes-muse"``: bundled, trained by clipedit on the procedural shapes world
-  (:mod:`clipedit.training.shapes_muse`), 32×32 images, 8×8 tokens, 512 local codes; its text encoder is the offline
+  (:mod:`lab.training.shapes_muse`), 32×32 images, 8×8 tokens, 512 local codes; its text encoder is the offline
   guide's text tower (``clipedit/shapes``), so any prompt tokenizes;
 * ``"amused/amused-256"``: the real aMUSEd-256 (VQ-GAN, U-ViT, CLIP-L/14 text encoder through ``transformers``),
   from the one weights table (cached / downloaded files, checksum, the one offline error);
@@ -49,11 +49,11 @@ FORMAT = "clipedit-shapes-muse/1"
 
 #: The offline VQ model: 32x32 RGB in [0, 1] -> 8x8 latents (three encoder blocks, two 2x downsamplings),
 #: 512 codes of 16 dimensions (local: each the k-means cluster of its own 4x4 patch, see
-#: :mod:`clipedit.training.shapes_muse`), aMUSEd's VQ-GAN flags (no mid-block attention, decoding by codebook lookup).
+#: :mod:`lab.training.shapes_muse`), aMUSEd's VQ-GAN flags (no mid-block attention, decoding by codebook lookup).
 #: ``norm_type="spatial"`` (MoVQ's spatially conditioned normalisation in the decoder): with plain GroupNorm the
 #: decoder, which normalises each image's features, had not learnt absolute colour after 300 steps (the judge read
 #: 27 % of reconstructions' colours right; one object on a flat background carries its colour mostly in the
-#: per-image statistics GroupNorm removes); re-injecting the quantised latents at every norm: 82 % (README).
+#: per-image statistics GroupNorm removes); re-injecting the quantised latents at every norm: 82 % (docs/research-notes.md).
 SHAPES_VQ_CONFIG: dict[str, Any] = dict(
     in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 3,
     up_block_types=("UpDecoderBlock2D",) * 3, block_out_channels=(32, 64, 64), layers_per_block=1,
@@ -157,6 +157,9 @@ class MaskedGenerator:
     resolution: int
     aesthetic: float = DEFAULT_AESTHETIC
     _empty: TextEmbedding | None = field(default=None, repr=False)
+    #: settings methods use with this backbone when the caller gives none (its weights-table row's, or its file's):
+    #: ``guide`` (the CLIP model that scores its text), ``feedback_contents`` (StyleDrop's round-2 prompts).
+    recommended: dict = field(default_factory=dict, repr=False)
 
     # -- sizes --------------------------------------------------------------------------------------------------
     @property
@@ -453,6 +456,8 @@ def load_masked_generator(name: str | os.PathLike = SHAPES_MUSE, device: str | t
 
         guide = load_clip(meta.get("text_encoder", "clipedit/shapes"), device=dev)  # cached per device: never moved
         gen = MaskedGenerator(name, vq, tr, GuideTextEncoder(guide), int(meta.get("resolution", 32)))
+        row = get_weights(SHAPES_MUSE).recommended if name == SHAPES_MUSE else {}
+        gen.recommended = {"guide": meta.get("text_encoder", "clipedit/shapes"), **row, **meta.get("recommended", {})}
     elif name == AMUSED_256:
         gen = load_pretrained_folder(amused_folder(download_ok), AMUSED_256)
     elif Path(name).is_dir():

@@ -147,6 +147,9 @@ class ClipModel(nn.Module):
         self.config = config
         self.input_resolution = config.image_resolution
         self.context_length = config.context_length
+        #: settings methods use with this model when the caller gives none (its weights-table row's, set by
+        #: :func:`~clipedit.models.load_clip`), e.g. ``{"draw": {"steps": 300, "num_paths": 128, "canvas": 128}}``.
+        self.recommended: dict = {}
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32))
 

@@ -6,7 +6,7 @@
   weights are looked up in the cache folder, downloaded from OpenAI's public URL if missing,
   and checked against the SHA-256 published in that URL;
 * ``"clipedit/shapes"``: the small offline guide shipped inside the package (trained by
-  :mod:`clipedit.training.shapes_guide` on procedural shapes; knows colours and shapes only);
+  :mod:`lab.training.shapes_guide` on procedural shapes; knows colours and shapes only);
 * ``"auto"`` (the default): ViT-B/32 if its weights are cached or can be downloaded, else the
   offline guide, with a one-line notice;
 * ``"open_clip:ARCH/TAG"``: any open_clip model and pretrained tag (LAION, DataComp, SigLIP, MobileCLIP …), with
@@ -36,8 +36,7 @@ import torch
 
 from clipedit.device import select_device
 from clipedit.models.openai_clip import ClipConfig, ClipModel, clip_from_state_dict
-from clipedit.weights import (ASSETS, DOWNLOAD_TIMEOUT_S, WEIGHTS, ModelUnavailableError, WeightFile,  # noqa: F401
-                              cache_dir, download, offline, register_weights, resolve, sha256_file, weight_files)
+from clipedit.weights import ModelUnavailableError, WeightFile, offline, register_weights, resolve, weight_files
 
 log = logging.getLogger("clipedit")
 
@@ -46,27 +45,19 @@ CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A CLIP model the registry can build: its weight file (a row of :data:`clipedit.weights.WEIGHTS`) and loader.
+    """A CLIP model the registry can build: its row of the one weights table and the loader that builds it.
 
     Attributes:
-        name: registry name.
-        filename: file name in the cache (or the bundled asset).
-        url: download URL (``None`` for bundled models).
-        sha256: expected checksum of the file.
-        description: one line for listings.
-        loader: builds the :class:`ClipModel` from a local file path.
-        size, licence: as in the weights table.
+        weights: the file (a row of :data:`clipedit.weights.WEIGHTS`: name, file name, URL, checksum, licence…).
+        loader: builds the :class:`ClipModel` from the local file path and the name.
     """
 
-    name: str
-    filename: str
-    url: str | None
-    sha256: str | None
-    description: str
+    weights: WeightFile
     loader: Callable[[Path, str], ClipModel] | None = None
-    size: int | None = None
-    licence: str = ""
-    method: str = "clip"
+
+    @property
+    def name(self) -> str:
+        return self.weights.name
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -76,8 +67,7 @@ _LOADED: dict[tuple[str, str], ClipModel] = {}
 def register_model(spec: ModelSpec) -> None:
     """Add (or replace) a CLIP model in the registry; its file joins the one weights table."""
     _REGISTRY[spec.name] = spec
-    register_weights(WeightFile(spec.name, spec.filename, spec.url, spec.sha256, spec.description, spec.size,
-                                spec.licence, spec.method))
+    register_weights(spec.weights)
 
 
 def list_models() -> list[str]:
@@ -184,7 +174,8 @@ def load_clip(name: str | os.PathLike = "auto", device: str | torch.device | Non
         model = load_open_clip(str(name), download_ok=download_ok and not offline())
     elif str(name) in _REGISTRY:
         spec = _REGISTRY[str(name)]
-        model = spec.loader(resolve(spec, download_ok), spec.name)
+        model = spec.loader(resolve(spec.weights, download_ok), spec.name)
+        model.recommended = dict(spec.weights.recommended)  # settings methods use with it (clipedit.weights)
     elif Path(name).expanduser().exists() or Path(str(name)).suffix.lower() in CHECKPOINT_SUFFIXES:
         model = _load_file(Path(name).expanduser(), str(name))
     else:
@@ -201,8 +192,7 @@ def _register_builtin() -> None:
 
     for w in weight_files("clip"):
         if not w.name.startswith("open_clip:"):
-            _REGISTRY[w.name] = ModelSpec(w.name, w.filename, w.url, w.sha256, w.description, _load_file, w.size,
-                                          w.licence)
+            _REGISTRY[w.name] = ModelSpec(w, _load_file)
 
 
 _register_builtin()

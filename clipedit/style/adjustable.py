@@ -29,6 +29,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from clipedit.defaults import ADJUST
 from clipedit.device import select_device
 from clipedit.imageio import ImageLike, load_image
 from clipedit.models.magenta import StyleTransformer
@@ -215,9 +216,9 @@ class VGGActivations(nn.Module):
 
 
 #: Bundled adjustable networks by style: rows of the weights table (:mod:`clipedit.weights`), trained by
-#: ``python -m clipedit.training.adjustable_style`` (settings in the README).
+#: ``python -m lab.training.adjustable_style`` (settings in docs/development.md).
 ADJUSTABLE_STYLES: dict[str, WeightFile] = {"starry_night": get_weights("clipedit/adjustable-starry-night")}
-DEFAULT_STYLE = "starry_night"
+DEFAULT_STYLE = ADJUST.style
 
 _NETS: dict[tuple[str, str], AdjustableStyleNet] = {}
 
@@ -245,8 +246,8 @@ def load_adjustable(style: str = DEFAULT_STYLE, device: str | torch.device | Non
 
 
 @torch.no_grad()
-def adjust(content: ImageLike, content_weight: float = 1.0, style_weight: float = 1.0,
-           layer_weights: Sequence[float] | None = None, style: str = DEFAULT_STYLE, content_size: int | None = 384,
+def adjust(content: ImageLike, content_weight: float = ADJUST.content_weight, style_weight: float = ADJUST.style_weight,
+           layer_weights: Sequence[float] | None = None, style: str = DEFAULT_STYLE, content_size: int | None = ADJUST.content_size,
            net: AdjustableStyleNet | None = None, device: str | torch.device | None = None) -> torch.Tensor:
     """Stylise ``content`` with the loss weights chosen now: one forward pass.
 

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from typing_extensions import Unpack
 
+from clipedit.defaults import STYLE_TEXT, STYLIZE
 from clipedit.device import select_device
 from clipedit.guidance.guide import CLIPGuide, PromptLike
 from clipedit.imageio import ImageLike, as_image_batch, load_image
@@ -53,7 +54,7 @@ class ArbitraryStyleNet(nn.Module):
 _NETS: dict[tuple[str, str], ArbitraryStyleNet] = {}
 
 
-def load_arbitrary_style(transfer: str = "fp16", device: str | torch.device | None = None,
+def load_arbitrary_style(transfer: str = STYLIZE.transfer, device: str | torch.device | None = None,
                          download_ok: bool = True) -> ArbitraryStyleNet:
     """Magenta's networks in float32 on ``device`` (cached per process). ``transfer``: ``"fp16"`` or ``"int8"``."""
     if transfer not in ("fp16", "int8"):
@@ -68,7 +69,7 @@ def load_arbitrary_style(transfer: str = "fp16", device: str | torch.device | No
 
 
 @torch.no_grad()
-def stylize(content: ImageLike, style: ImageLike, strength: float = 1.0, content_size: int | None = 384,
+def stylize(content: ImageLike, style: ImageLike, strength: float = STYLIZE.strength, content_size: int | None = STYLIZE.content_size,
             net: ArbitraryStyleNet | None = None, device: str | torch.device | None = None) -> torch.Tensor:
     """Render ``content`` in the style of ``style``.
 
@@ -130,12 +131,12 @@ def style_transfer_clip(
     *,
     negatives: PromptLike | Sequence[PromptLike] | None = None,
     model: str = "auto",
-    steps: int = 100,
-    lr: float = 0.05,
-    l2_weight: float = 0.0,
-    augment: str = "affine_jitter",
-    n_augs: int = 8,
-    content_size: int | None = 256,
+    steps: int = STYLE_TEXT.steps,
+    lr: float = STYLE_TEXT.lr,
+    l2_weight: float = STYLE_TEXT.l2_weight,
+    augment: str = STYLE_TEXT.augment,
+    n_augs: int = STYLE_TEXT.n_augs,
+    content_size: int | None = STYLE_TEXT.content_size,
     seed: int | None = 0,
     device: str | torch.device | None = None,
     net: ArbitraryStyleNet | None = None,

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from typing_extensions import Unpack
 
+from clipedit.defaults import STYLE_TEXT
 from clipedit.device import select_device
 from clipedit.guidance.guide import CLIPGuide, PromptLike
 from clipedit.imageio import ImageLike, load_image
@@ -227,11 +228,11 @@ def multistyle_clip(
     *,
     negatives: PromptLike | Sequence[PromptLike] | None = None,
     model: str | Sequence[str] = "auto",
-    steps: int = 100,
-    lr: float = 0.1,
-    n_augs: int = 8,
-    augment: str = "affine_jitter",
-    content_size: int | None = 256,
+    steps: int = STYLE_TEXT.steps,
+    lr: float = STYLE_TEXT.multistyle_lr,
+    n_augs: int = STYLE_TEXT.n_augs,
+    augment: str = STYLE_TEXT.augment,
+    content_size: int | None = STYLE_TEXT.content_size,
     start: torch.Tensor | None = None,
     seed: int | None = 0,
     device: str | torch.device | None = None,

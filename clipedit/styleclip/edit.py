@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from typing_extensions import Unpack
 
+from clipedit.defaults import EDIT, INVERT
 from clipedit.device import select_device
 from clipedit.guidance import CLIPGuide
 from clipedit.guidance.guide import PromptLike
@@ -87,14 +88,14 @@ def styleclip_edit(
     *,
     generator: str | os.PathLike | Generator | None = None,
     latent: torch.Tensor | str | os.PathLike | None = None,
-    mode: str = "edit",
+    mode: str = EDIT.mode,
     seed: int | None = 0,
-    steps: int = 300,
-    lr: float = 0.1,
-    l2_lambda: float = 0.008,
-    id_lambda: float = 0.005,
-    truncation: float = 0.7,
-    space: str = "w+",
+    steps: int = EDIT.steps,
+    lr: float = EDIT.lr,
+    l2_lambda: float = EDIT.l2_lambda,
+    id_lambda: float = EDIT.id_lambda,
+    truncation: float = EDIT.truncation,
+    space: str = EDIT.space,
     model: str | Sequence[str] = "auto",
     negatives: PromptLike | Sequence[PromptLike] | None = None,
     augment: str = "none",
@@ -189,14 +190,14 @@ def project(
     image: ImageLike,
     *,
     generator: str | os.PathLike | Generator | None = None,
-    steps: int = 500,
-    lr: float = 0.1,
-    perceptual: float = 1.0,
-    mse: float = 1.0,
+    steps: int = INVERT.steps,
+    lr: float = INVERT.lr,
+    perceptual: float = INVERT.perceptual,
+    mse: float = INVERT.mse,
     noise_reg: float = 1e5,
     initial_noise: float = 0.05,
     noise_ramp: float = 0.75,
-    vgg_weights: str | os.PathLike | None = "auto",
+    vgg_weights: str | os.PathLike | None = INVERT.vgg_weights,
     seed: int | None = 0,
     device: str | torch.device | None = None,
     **control: Unpack[RunOptions],

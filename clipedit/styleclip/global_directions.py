@@ -38,6 +38,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from clipedit.defaults import EDIT
 from clipedit.guidance.guide import clip_embed
 from clipedit.models.openai_clip import ClipModel
 from clipedit.progress import progress_bar
@@ -209,46 +210,42 @@ def global_edit(G: Generator, w: torch.Tensor, table: ChannelDirections, directi
     return GlobalEdit(image, [s.cpu() for s in styles], n, rel, alpha, beta)
 
 
-def is_demo(generator: str | os.PathLike | Generator | None) -> bool:
-    """Whether ``generator`` is one of the bundled shapes generators (:data:`~clipedit.styleclip.loaders.BUNDLED`):
-    ``None`` or a bundled name, or a module :func:`load_generator` loaded from one (the loader records its source in
-    ``G.source``); a module built by hand is not."""
-    from clipedit.styleclip.loaders import BUNDLED
-
-    if isinstance(generator, Generator):
-        return getattr(generator, "source", None) in BUNDLED
-    return generator is None or str(generator) in BUNDLED
+#: StyleCLIP's global-direction strength α and threshold β, tuned for FFHQ and real CLIP: the default for a generator
+#: that recommends none.
+STYLECLIP_ALPHA_BETA = (4.1, 0.15)
 
 
 def default_neutral(generator: str | os.PathLike | Generator | None) -> str:
-    """The neutral text when none is given: ``"a shape"`` for the shapes demo, ``"a face"`` for anything else."""
-    return "a shape" if is_demo(generator) else "a face"
+    """The neutral text when none is given: the generator's recommended ``neutral``, else ``"a face"`` (StyleCLIP's).
 
+    >>> default_neutral(None), default_neutral("stylegan2-ffhq-config-f")
+    ('a shape', 'a face')
+    """
+    from clipedit.styleclip.loaders import recommended_settings
 
-#: StyleCLIP's global-direction strength α and threshold β, tuned for FFHQ and real CLIP.
-STYLECLIP_ALPHA_BETA = (4.1, 0.15)
-#: The bundled demo generator with the offline guide: its α/β grid's best (README: 50 % judged success against
-#: 0 % at StyleCLIP's values, where β lets 143-242 of its 608 channels move and the object dissolves).
-DEMO_ALPHA_BETA = (2.0, 0.4)
+    return recommended_settings(generator).get("neutral", "a face")
 
 
 def default_alpha_beta(generator: str | os.PathLike | Generator | None) -> tuple[float, float]:
-    """``(α, β)`` when none are given: :data:`DEMO_ALPHA_BETA` for the shapes demo, StyleCLIP's otherwise.
+    """``(α, β)`` when none are given: the generator's recommended ``global_alpha_beta``, else StyleCLIP's.
 
     >>> default_alpha_beta(None), default_alpha_beta("stylegan2-ffhq-config-f")
     ((2.0, 0.4), (4.1, 0.15))
     """
-    return DEMO_ALPHA_BETA if is_demo(generator) else STYLECLIP_ALPHA_BETA
+    from clipedit.styleclip.loaders import recommended_settings
+
+    a, b = recommended_settings(generator).get("global_alpha_beta", STYLECLIP_ALPHA_BETA)
+    return float(a), float(b)
 
 
 def edit_global(prompt: str, *, neutral: str | None = None, generator: str | os.PathLike | Generator | None = None,
-                latent: torch.Tensor | None = None, seed: int = 0, truncation: float = 0.7, model: str = "auto",
-                alpha: float | None = None, beta: float | None = None, n_samples: int = 100,
+                latent: torch.Tensor | None = None, seed: int = 0, truncation: float = EDIT.truncation, model: str = "auto",
+                alpha: float | None = None, beta: float | None = None, n_samples: int = EDIT.n_samples,
                 cache: str | os.PathLike | None = None, device: str | torch.device | None = None,
                 progress: bool | None = None) -> tuple[GlobalEdit, torch.Tensor]:
     """The one-call global-directions edit behind ``clipedit edit --method global``: loads the generator and the
     CLIP model, measures (or loads the cached) ``fs3``, and edits ``latent`` (default: a seeded truncated sample).
-    ``neutral``, ``alpha`` and ``beta`` default to :func:`default_neutral` / :func:`default_alpha_beta` (:func:`is_demo`),
+    ``neutral``, ``alpha`` and ``beta`` default to :func:`default_neutral` / :func:`default_alpha_beta` (the generator's own settings),
     ``model="auto"`` to :func:`~clipedit.styleclip.loaders.guide_for`.
     Returns the edit and the image before ``(1, 3, H, W)`` in ``[0, 1]``."""
     from clipedit.device import select_device
@@ -259,6 +256,8 @@ def edit_global(prompt: str, *, neutral: str | None = None, generator: str | os.
     G = generator.to(dev).eval() if isinstance(generator, Generator) else load_generator(generator, device=dev)
     clip = load_clip(guide_for(G, model), device=dev)
     neutral = neutral or default_neutral(G)
+    if neutral.strip() == prompt.strip():
+        raise ValueError(f"the prompt and the neutral text are the same ({neutral!r}): there is no direction")
     d_alpha, d_beta = default_alpha_beta(G)
     alpha, beta = d_alpha if alpha is None else alpha, d_beta if beta is None else beta
     table = cached_channel_directions(G, clip, cache=cache, n_samples=n_samples, progress=progress)

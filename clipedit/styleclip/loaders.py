@@ -9,8 +9,8 @@
   then renamed to rosinality's layout (the two ports share weight conventions: flipped up-convs, affine bias
   with +1 folded in, lr-multiplied mapping weights), so both formats load into the same module.
 * ``clipedit/shapes-renderer``: the default 32x32 demo generator, a StyleGAN2 trained as a renderer of
-  shapes-world scene codes by :mod:`clipedit.training.shapes_stylegan` (sharp shapes, every class; README).
-* ``clipedit/shapes-stylegan2``: the earlier 32x32 demo, a GAN trained by :mod:`clipedit.training.shapes_gan`
+  shapes-world scene codes by :mod:`lab.training.shapes_stylegan` (sharp shapes, every class; docs/styleclip.md).
+* ``clipedit/shapes-stylegan2``: the earlier 32x32 demo, a GAN trained by :mod:`lab.training.shapes_gan`
   (softer shapes; 60 % of its samples are read confidently).
 
 Architecture (size, style_dim, n_mlp, channel widths) is inferred from the weights.
@@ -29,16 +29,12 @@ import torch
 from clipedit.styleclip.stylegan2 import Generator, StyleGAN2Config
 from clipedit.weights import ModelUnavailableError, WeightFile, get_weights, resolve
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 RENDERER_NAME = "clipedit/shapes-renderer"
 GAN_NAME = "clipedit/shapes-stylegan2"
 #: the default generator (``generator=None``): the scene-code renderer.
 DEMO_NAME = RENDERER_NAME
 #: the generators bundled in ``clipedit/assets`` (offline, shapes world, the offline guide's demos).
 BUNDLED = (RENDERER_NAME, GAN_NAME)
-#: the CLIP model shapes-world generators are edited with when none is named (``model="auto"``): the offline guide
-#: after its colour phase, whose loss for a colour falls as an object's colour nears it (README).
-DEMO_GUIDE = "clipedit/shapes-colour"
 
 #: Public FFHQ checkpoints: rows of the one weights table (:mod:`clipedit.weights`). Neither project publishes a
 #: checksum; clipedit checks the architecture it infers from the weights on load.
@@ -192,21 +188,22 @@ def infer_config(sd: dict[str, torch.Tensor]) -> StyleGAN2Config:
     return StyleGAN2Config(size=size, style_dim=style_dim, n_mlp=n_mlp, channels=tuple(widths))  # lr_mlp 0.01 as both ports
 
 
-def _state_from_file(path: Path) -> tuple[dict[str, torch.Tensor], torch.Tensor | None, dict | None]:
+def _state_from_file(path: Path) -> tuple[dict[str, torch.Tensor], torch.Tensor | None, dict | None, dict]:
+    """``(state dict, w_avg, config, recommended settings)`` of a generator file."""
     if path.suffix == ".pkl":
         data = safe_load_pickle(path)
         rec = data.get("G_ema") if isinstance(data, dict) else None
         if not isinstance(rec, PersistentRecord):
             raise ValueError(f"{path.name}: no G_ema network record in this pickle")
         sd, w_avg = nvidia_to_rosinality(_record_state_dict(rec))
-        return sd, w_avg, None
+        return sd, w_avg, None, {}
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(ckpt, dict):
         raise ValueError(f"{path.name}: expected a dict checkpoint")
     if "g_ema" in ckpt:
-        return ckpt["g_ema"], ckpt.get("latent_avg"), ckpt.get("config")
+        return ckpt["g_ema"], ckpt.get("latent_avg"), ckpt.get("config"), dict(ckpt.get("recommended") or {})
     if "style.1.weight" in ckpt:
-        return ckpt, None, None
+        return ckpt, None, None, {}
     raise ValueError(f"{path.name}: neither a rosinality checkpoint (g_ema, latent_avg) nor a generator state dict")
 
 
@@ -230,16 +227,19 @@ def load_generator(source: str | os.PathLike | None = None, device: str | torch.
     from clipedit.device import select_device
 
     name = DEMO_NAME if source is None else str(source)
+    recommended: dict = {}
     if name in BUNDLED:
         path = resolve(get_weights(name))  # bundled: clipedit/assets
+        recommended = dict(get_weights(name).recommended)
     elif name in GENERATORS:
         path = resolve(GENERATORS[name], download_ok=download)
+        recommended = dict(GENERATORS[name].recommended)
     else:
         path = Path(name).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"generator checkpoint not found: {path} (names: {[*BUNDLED, *GENERATORS]})")
     try:
-        sd, w_avg, config = _state_from_file(path)
+        sd, w_avg, config, in_file = _state_from_file(path)
     except UnsafePickleError:
         raise
     except Exception as err:  # truncated, random bytes, a pickled object in a .pt, an HTML page from Google Drive
@@ -249,7 +249,7 @@ def load_generator(source: str | os.PathLike | None = None, device: str | torch.
         raise ValueError(f"{path} is not a StyleGAN2 checkpoint clipedit can read ({_reason(err)}): expected a "
                          f"rosinality .pt (g_ema, latent_avg) or an NVIDIA stylegan2-ada .pkl; get one from "
                          f"`clipedit models` ({', '.join(GENERATORS)}) or train the demo with "
-                         "python -m clipedit.training.shapes_gan") from None
+                         "python -m lab.training.shapes_gan") from None
     cfg = StyleGAN2Config(**{**config, "channels": tuple(map(tuple, config["channels"])) if config.get("channels") else None}) \
         if config else infer_config(sd)
     G = Generator(cfg)
@@ -260,25 +260,37 @@ def load_generator(source: str | os.PathLike | None = None, device: str | torch.
                          f"unexpected {unexpected[:5]})")
     if w_avg is not None:
         G.latent_avg.copy_(w_avg.reshape(-1))
-    G.source = name  # what it was loaded from (e.g. DEMO_NAME): per-generator defaults read it
+    G.source = name  # what it was loaded from, for messages and reports
+    G.recommended = {**recommended, **in_file}  # the table row's settings, or those the file carries
     return G.to(select_device(device)).eval().requires_grad_(False)
 
 
+def recommended_settings(generator: str | os.PathLike | Generator | None) -> dict:
+    """The settings ``generator`` recommends for editing (``{}`` where it recommends none): a loaded module's
+    ``recommended`` attribute, or the weights-table row of a name (``None``: the default generator).
+
+    >>> recommended_settings(None)["guide"], recommended_settings("stylegan2-ffhq-config-f")["neutral"]
+    ('clipedit/shapes-colour', 'a face')
+    """
+    if isinstance(generator, Generator):
+        return dict(getattr(generator, "recommended", {}))
+    name = DEMO_NAME if generator is None else str(generator)
+    if name in BUNDLED or name in GENERATORS:
+        return dict(get_weights(name).recommended)
+    return {}
+
+
 def guide_for(generator: str | os.PathLike | Generator | None, model=None):
-    """The CLIP model to edit ``generator`` with: ``model``, unless it is ``"auto"`` (or ``None``) and the generator
-    is a shapes-world one (a bundled name, ``None``, or a 32-px generator module), which gets :data:`DEMO_GUIDE`.
+    """The CLIP model to edit ``generator`` with: ``model``, unless it is ``"auto"`` (or ``None``); then the guide the
+    generator recommends (:func:`recommended_settings`), else ``"auto"``.
 
     >>> guide_for(None, "auto"), guide_for("stylegan2-ffhq-config-f", "auto"), guide_for(None, "clipedit/shapes")
     ('clipedit/shapes-colour', 'auto', 'clipedit/shapes')
     """
     if model not in (None, "auto"):
         return model
-    if isinstance(generator, Generator):
-        shapes = getattr(generator, "source", None) in BUNDLED or generator.size == 32
-    else:
-        shapes = generator is None or str(generator) in BUNDLED
-    return DEMO_GUIDE if shapes else "auto"
+    return recommended_settings(generator).get("guide", "auto")
 
 
-__all__ = ["GENERATORS", "DEMO_NAME", "RENDERER_NAME", "GAN_NAME", "BUNDLED", "DEMO_GUIDE", "guide_for", "SafeUnpickler", "UnsafePickleError",
+__all__ = ["GENERATORS", "DEMO_NAME", "RENDERER_NAME", "GAN_NAME", "BUNDLED", "guide_for", "recommended_settings", "SafeUnpickler", "UnsafePickleError",
            "safe_load_pickle", "load_generator", "nvidia_to_rosinality", "infer_config"]

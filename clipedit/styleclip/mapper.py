@@ -24,6 +24,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from clipedit.defaults import MAPPER
 from clipedit.styleclip.stylegan2 import EqualLinear, Generator, PixelNorm, to_unit
 
 LEVELS = {"coarse": (0, 4), "medium": (4, 8), "fine": (8, None)}  # W+ index ranges, StyleCLIP's split of 18
@@ -108,8 +109,8 @@ class MapperRun:
     steps: int
 
 
-def train_mapper(prompt: str, generator: Generator, guide: Callable, *, steps: int = 400, batch: int = 8,
-                 lr: float = 0.5, l2_lambda: float = 0.8, id_lambda: float = 0.0, identity=None,
+def train_mapper(prompt: str, generator: Generator, guide: Callable, *, steps: int = MAPPER.steps, batch: int = MAPPER.batch,
+                 lr: float = MAPPER.lr, l2_lambda: float = MAPPER.l2_lambda, id_lambda: float = MAPPER.id_lambda, identity=None,
                  truncation: float = 0.7, seed: int = 0, minutes: float | None = None,
                  state: str | os.PathLike | None = None, resume: bool = False, layers: int = 4,
                  progress: bool | None = None) -> MapperRun:

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from clipedit.defaults import NADA
 from clipedit.guidance.guide import clip_embed
 from clipedit.models.openai_clip import ClipModel
 from clipedit.styleclip.stylegan2 import Generator, to_unit
@@ -102,17 +103,17 @@ class NadaResult:
     layer_counts: dict[int, int]
 
 
-def nada(generator: Generator, source: str, target: str, model: ClipModel, *, steps: int = 300, batch: int = 2,
-         k: int | None = None, lr: float = 0.002, mixing: float = 0.9, select_batch: int = 8, select_iters: int = 1,
+def nada(generator: Generator, source: str, target: str, model: ClipModel, *, steps: int = NADA.steps, batch: int = NADA.batch,
+         k: int | None = None, lr: float = NADA.lr, mixing: float = 0.9, select_batch: int = 8, select_iters: int = 1,
          augment: str = "none", n_augs: int = 1, seed: int = 0, minutes: float | None = None,
          state: str | os.PathLike | None = None, resume: bool = False, progress: bool | None = None,
-         train_noise: bool = False) -> NadaResult:
+         train_noise: bool = NADA.train_noise) -> NadaResult:
     """Adapt a copy of ``generator`` from ``source`` to ``target`` (see module docstring). ``k``: W+ vectors whose
     convolutions train each step (default: all; NADA's FFHQ setting is 18 of 18). ``augment``/``n_augs``: CLIP views
     (``"none"`` as NADA, ``"cutouts"`` or ``"clipdraw"``); the trained and the frozen image of a latent get the
     *same* random view, so the direction compares like with like. ``train_noise``: the per-layer noise strengths
     train with their convolutions, as in NADA's code; off by default, because on the demo the adaptation turned them
-    up into a texture over the whole image that the offline guide rewarded (README). ``generator`` is not
+    up into a texture over the whole image that the offline guide rewarded (docs/research-notes.md). ``generator`` is not
     modified."""
     from clipedit.training.loop import LoopConfig, TrainState, train_loop
 
@@ -180,10 +181,12 @@ def nada(generator: Generator, source: str, target: str, model: ClipModel, *, st
 
 def save_generator(G: Generator, path: str | os.PathLike, meta: dict | None = None) -> Path:
     """Write ``G`` as a rosinality-format checkpoint (``g_ema``, ``latent_avg``, ``config``) that
-    :func:`clipedit.styleclip.load_generator` and ``clipedit edit --generator`` read."""
+    :func:`clipedit.styleclip.load_generator` and ``clipedit edit --generator`` read. The settings ``G`` recommends
+    (``G.recommended``: the guide it is edited with, …) travel in the file, so the adapted generator keeps them."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"g_ema": {k: v.detach().cpu().clone() for k, v in G.state_dict().items()},
-                "latent_avg": G.latent_avg.detach().cpu().clone(), "config": G.config.to_dict(), "meta": meta or {}},
+                "latent_avg": G.latent_avg.detach().cpu().clone(), "config": G.config.to_dict(), "meta": meta or {},
+                "recommended": dict(getattr(G, "recommended", {}))},
                path)
     return path

@@ -22,24 +22,22 @@ from typing import Sequence
 
 import torch
 
+from clipedit.defaults import STYLEDROP_TRAIN
 from clipedit.models.muse import MaskedGenerator
 from clipedit.styledrop.sample import sample_style
 from clipedit.styledrop.train import StyleDropSettings, TrainedStyle, train_style
 
 
-#: Round-2 content prompts for the offline model: colour–shape pairs of the training world that are *not* among the
-#: evaluation prompts (:data:`clipedit.eval.guided.EVAL_PAIRS`), so that feedback never sees what is judged.
-SHAPES_FEEDBACK: tuple[str, ...] = (
-    "a red triangle", "a green circle", "a blue square", "a yellow heart", "a purple triangle", "an orange star",
-    "a red cross", "a blue heart")
-#: Round-2 content prompts for a general-purpose backbone (aMUSEd).
+#: Round-2 content prompts for a general-purpose backbone (aMUSEd), used when the backbone recommends none of its own
+#: (``gen.recommended["feedback_contents"]``, e.g. the offline model's colour-shape pairs).
 GENERAL_FEEDBACK: tuple[str, ...] = (
     "a cat", "a house", "a tree", "a car", "a flower", "a mountain", "a bicycle", "a teapot")
 
 
-def default_feedback_contents(model: str, content: str = "") -> list[str]:
-    """The built-in round-2 prompts for a backbone (the style image's own content left out)."""
-    base = SHAPES_FEEDBACK if "shapes" in str(model) else GENERAL_FEEDBACK
+def default_feedback_contents(gen: MaskedGenerator, content: str = "") -> list[str]:
+    """The round-2 prompts for a backbone: those it recommends, else :data:`GENERAL_FEEDBACK` (the style image's own
+    content left out)."""
+    base = getattr(gen, "recommended", {}).get("feedback_contents", GENERAL_FEEDBACK)
     return [c for c in base if c != content.strip()]
 
 
@@ -72,12 +70,12 @@ class Feedback:
 
 
 def collect_feedback(gen: MaskedGenerator, style: TrainedStyle, reference: torch.Tensor, contents: Sequence[str],
-                     n_per_prompt: int = 4, top_k: int = 8, *, guide_model: str | None = None,
+                     n_per_prompt: int = STYLEDROP_TRAIN.n_per_prompt, top_k: int = STYLEDROP_TRAIN.top_k, *, guide_model: str | None = None,
                      lambda_a: float | None = None, lambda_b: float | None = None, seed: int = 0,
                      text_weight: float = 1.0, style_weight: float = 1.0,
                      progress: bool | None = None) -> Feedback:
     """Steps 1–3 of round 2 with automatic selection (``top_k`` by the combined score). ``guide_model`` scores text
-    fidelity (default: the offline guide for the offline backbone, else ``"auto"``)."""
+    fidelity (default: the guide the backbone recommends, else ``"auto"``)."""
     from clipedit.guidance.guide import CLIPGuide
     from clipedit.models.magenta import style_distance
 
@@ -85,7 +83,7 @@ def collect_feedback(gen: MaskedGenerator, style: TrainedStyle, reference: torch
     out = sample_style(gen, style, list(contents), n=n_per_prompt, seed=seed, progress=progress, **kw)
     per_image = [c for c in contents for _ in range(n_per_prompt)]
     if guide_model is None:
-        guide_model = "clipedit/shapes" if "shapes" in gen.name else "auto"
+        guide_model = getattr(gen, "recommended", {}).get("guide", "auto")
     guide = CLIPGuide(list(dict.fromkeys(contents)), models=guide_model, augment="none", n_augs=1,
                       device=gen.device)
     sim = guide.similarity(out.images)  # (N, P)

@@ -19,15 +19,16 @@ from typing import Callable
 
 import torch
 
+from clipedit.defaults import STYLEDROP_SAMPLE
 from clipedit.models.adapters import StyleAdapters
 from clipedit.models.muse import MaskedGenerator, TextEmbedding
 from clipedit.sampler import DEFAULT_PLAUSIBILITY, restrict_plausible
 
 #: λ_A: StyleDrop-PyTorch's round-1 value (they report it works better than the paper's). λ_B: the offline
 #: backbone's default classifier-free guidance scale, measured best with the plausibility rule (StyleDrop-PyTorch
-#: uses 5 on its Muse; the offline model reads 74 % both at 5 against 78 % at 3, README table).
-DEFAULT_LAMBDA_A = 2.0
-DEFAULT_LAMBDA_B = 3.0
+#: uses 5 on its Muse; the offline model reads 74 % both at 5 against 78 % at 3, docs/masked.md table).
+DEFAULT_LAMBDA_A = STYLEDROP_SAMPLE.lambda_a
+DEFAULT_LAMBDA_B = STYLEDROP_SAMPLE.lambda_b
 
 
 def two_scale(l_adapt: torch.Tensor, l_cond: torch.Tensor, l_uncond: torch.Tensor | None, lambda_a: float,

@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
+from clipedit.defaults import STYLEDROP_SAMPLE
 from clipedit.models.adapters import attached
 from clipedit.models.muse import MaskedGenerator
 from clipedit.sampler import DEFAULT_PLAUSIBILITY
@@ -34,8 +35,8 @@ class StyledSamples:
     settings: dict[str, Any]
 
 
-def sample_style(gen: MaskedGenerator, style: TrainedStyle | None, contents: str | Sequence[str], *, n: int = 1,
-                 lambda_a: float = DEFAULT_LAMBDA_A, lambda_b: float = DEFAULT_LAMBDA_B, steps: int = 12,
+def sample_style(gen: MaskedGenerator, style: TrainedStyle | None, contents: str | Sequence[str], *, n: int = STYLEDROP_SAMPLE.n,
+                 lambda_a: float = DEFAULT_LAMBDA_A, lambda_b: float = DEFAULT_LAMBDA_B, steps: int = STYLEDROP_SAMPLE.steps,
                  temperature: float = 1.0, randomness: float = 4.5, seed: int | None = 0,
                  plausibility: float | None = None, callback: Callable[[int, torch.Tensor, Mapping[str, float]], Any] | None = None,
                  progress: bool | None = None) -> StyledSamples:

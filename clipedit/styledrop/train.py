@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
+from clipedit.defaults import STYLEDROP_TRAIN
 from clipedit.models.adapters import KINDS, StyleAdapters, attach_adapters, load_adapters
 from clipedit.models.muse import MaskedGenerator
 from clipedit.sampler import mask_tokens
@@ -34,11 +35,11 @@ class StyleDropSettings:
     """How adapters are tuned. With the offline model the defaults take about 20 s on 2 CPU cores (a minute with
     round 2); :data:`PAPER` is the paper's scale (1000 steps, batch 8)."""
 
-    steps: int = 300
-    batch: int = 8
-    lr: float = 1e-3
-    rank: int = 8
-    kind: str = "adapter"
+    steps: int = STYLEDROP_TRAIN.steps
+    batch: int = STYLEDROP_TRAIN.batch
+    lr: float = STYLEDROP_TRAIN.lr
+    rank: int = STYLEDROP_TRAIN.rank
+    kind: str = STYLEDROP_TRAIN.kind
     shift: int = 2  # translation augmentation, in pixels at 32 px (scaled with the image size)
     seed: int = 0
 

@@ -1,0 +1,66 @@
+"""``clipedit adjust``: adjustable style transfer, loss weights chosen at run time."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from clipedit.cli.common import UsageError, check_device, float_list, positive, positive_int
+from clipedit.defaults import ADJUST
+
+NAME = "adjust"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    ad = sub.add_parser(NAME, help="adjustable style transfer: one network, loss weights chosen at run time")
+    ad.add_argument("content", help="content image")
+    ad.add_argument("--out", type=Path, default=Path("adjusted.png"), help="output path (default adjusted.png)")
+    ad.add_argument("--style", default=ADJUST.style,
+                    help=f"bundled adjustable network ({ADJUST.style}) or a checkpoint .pt (default {ADJUST.style})")
+    ad.add_argument("--content-weight", type=positive, default=ADJUST.content_weight,
+                    help=f"content weight, 0.1-10 (default {ADJUST.content_weight:g})")
+    ad.add_argument("--style-weight", type=positive, default=ADJUST.style_weight,
+                    help=f"style weight, 0.1-10, multiplies every layer weight (default {ADJUST.style_weight:g})")
+    ad.add_argument("--layer-weights", default=None, metavar="A,B,C,D",
+                    help="per style layer weights, shallow (colour, fine texture) to deep (larger motifs) (default 1)")
+    ad.add_argument("--size", type=positive_int, default=ADJUST.content_size,
+                    help=f"content shorter side (default {ADJUST.content_size})")
+    ad.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available)")
+
+
+def check(a: argparse.Namespace) -> None:
+    from clipedit.checks import check_image_file, check_image_memory, check_output
+    from clipedit.style.adjustable import LAMBDA_MAX, LAMBDA_MIN, N_STYLE_LAYERS, loss_weights
+
+    check_image_file(a.content, "content image")
+    layers = None if a.layer_weights is None else float_list(a.layer_weights, "--layer-weights")
+    if layers is not None and len(layers) != N_STYLE_LAYERS:
+        raise UsageError(f"--layer-weights takes {N_STYLE_LAYERS} numbers (shallow to deep), got {len(layers)}")
+    try:
+        lam = loss_weights(a.content_weight, a.style_weight, layers)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if not (lam.min() >= LAMBDA_MIN - 1e-9 and lam.max() <= LAMBDA_MAX + 1e-9):
+        raise UsageError(f"every weight (content, and style x layer) must lie in [{LAMBDA_MIN:g}, {LAMBDA_MAX:g}], the "
+                         f"range the network was trained on; got {[round(v, 4) for v in lam.tolist()]}")
+    a.layer_list = layers
+    if a.style.endswith(".pt"):
+        if not Path(a.style).is_file():
+            raise UsageError(f"adjustable style checkpoint not found: {a.style}")
+    else:
+        from clipedit.style.adjustable import ADJUSTABLE_STYLES
+
+        if a.style not in ADJUSTABLE_STYLES:
+            raise UsageError(f"unknown --style {a.style!r}; choose from {sorted(ADJUSTABLE_STYLES)} or give a .pt file")
+    check_output(a.out)
+    check_device(a)
+    check_image_memory(a.size, "--size", a.device, bytes_per_pixel=1024)
+
+
+def run(a: argparse.Namespace) -> int:
+    from clipedit.imageio import save_image
+    from clipedit.style.adjustable import adjust
+
+    out = adjust(a.content, a.content_weight, a.style_weight, a.layer_list, style=a.style, content_size=a.size,
+                 device=a.device)
+    print(f"wrote {save_image(out, a.out)}")
+    return 0

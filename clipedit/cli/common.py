@@ -1,0 +1,166 @@
+"""What every subcommand shares: one-line usage errors, argument types, the common options and first checks.
+
+Torch-free: ``clipedit --help`` and every refusal of bad input answer before torch is imported.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import NoReturn
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line, exit code 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (``clipedit CMD: error: …``) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (argparse type)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
+
+
+def finite_float(text: str) -> float:
+    """A finite float (argparse type): NaN and inf are refused."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return v
+
+
+def non_negative(text: str) -> float:
+    """A finite float >= 0 (argparse type)."""
+    v = finite_float(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {v:g}")
+    return v
+
+
+def positive(text: str) -> float:
+    """A finite float > 0 (argparse type)."""
+    v = finite_float(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {v:g}")
+    return v
+
+
+def fraction_below_one(text: str) -> float:
+    """A float in [0, 1) (argparse type)."""
+    v = finite_float(text)
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {v:g}")
+    return v
+
+
+def run_options(p: argparse.ArgumentParser, seed: bool = True) -> None:
+    """``--seed`` (where the run draws random numbers), ``--device`` and the progress-bar switches."""
+    if seed:
+        p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available)")
+    bar = p.add_mutually_exclusive_group()
+    bar.add_argument("--quiet", action="store_true", help="no progress bar")
+    bar.add_argument("--progress", action="store_true",
+                     help="draw the progress bar even when stderr is not a terminal (default: only on a terminal)")
+
+
+def common_options(p: argparse.ArgumentParser, steps: int | None, out: str, *, steps_help: str | None = None,
+                   model: str = "auto", model_help: str | None = None) -> None:
+    """The options every optimising subcommand shares: ``--out``, ``--steps``, ``--model`` and :func:`run_options`.
+    ``steps`` is the library's default (``None``: the library decides, ``steps_help`` says how)."""
+    p.add_argument("--out", type=Path, default=Path(out), help=f"output path (default {out})")
+    p.add_argument("--steps", type=positive_int, default=steps,
+                   help=steps_help or f"optimisation steps (default {steps})")
+    p.add_argument("--model", default=model,
+                   help=model_help or ("CLIP model: auto, ViT-B/32, RN50, open_clip:ARCH/TAG, clipedit/shapes or a "
+                                       "checkpoint path (default auto)"))
+    run_options(p)
+
+
+def progress_flag(a: argparse.Namespace) -> bool | None:
+    """``--quiet`` → False, ``--progress`` → True, neither → None (a bar only on a terminal)."""
+    return False if a.quiet else (True if a.progress else None)
+
+
+def check_device(a: argparse.Namespace) -> None:
+    """Refuse an unknown or absent ``--device``. The default and ``cpu`` are always there, so they are accepted
+    without importing torch (two seconds): argument errors answer at once."""
+    if a.device not in (None, "cpu"):
+        from clipedit.device import select_device
+
+        select_device(a.device)
+
+
+def check_common(a: argparse.Namespace, prompt: str | None = None, images: tuple[tuple[str, str], ...] = ()) -> None:
+    """What every subcommand checks first: the prompt, input images, the output path and the device."""
+    from clipedit.checks import check_image_file, check_output
+
+    if prompt is not None and not prompt.strip():
+        raise UsageError("the prompt is empty: describe what you want, e.g. \"a red circle\"")
+    for dest, label in images:
+        value = getattr(a, dest, None)
+        if value:
+            check_image_file(value, label)
+    check_output(a.out)
+    check_device(a)
+
+
+def check_generator(a: argparse.Namespace) -> None:
+    """A StyleGAN2 ``--generator`` is a row of the weights table or an existing file."""
+    from clipedit.weights import WEIGHTS
+
+    if a.generator and a.generator not in WEIGHTS and not Path(a.generator).expanduser().is_file():
+        raise UsageError(f"--generator file not found: {a.generator} (names: `clipedit models`)")
+
+
+def int_list(text: str, what: str) -> list[int]:
+    try:
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise UsageError(f"{what} takes style indices such as 7 or 3,19, got {text!r}") from None
+
+
+def float_list(text: str, what: str) -> list[float]:
+    try:
+        return [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise UsageError(f"{what} takes numbers such as 0.5,0.5, got {text!r}") from None
+
+
+def upscale(images, scale: int | None, smallest: int = 128):
+    """Nearest-neighbour upscaling for saving small images (``scale None``: up to at least ``smallest`` px)."""
+    import torch.nn.functional as F
+
+    if scale is None:
+        scale = max(1, -(-smallest // images.shape[-1]))
+    return images if scale == 1 else F.interpolate(images, scale_factor=scale, mode="nearest")
+
+
+def save_grid(images, out: Path, scale: int | None = None) -> list[Path]:
+    """Save ``(N, 3, H, W)`` images, upscaled: one image as ``out``; several as a grid at ``out`` and each beside it
+    (``out_0.png`` …). Returns the paths written, the grid first."""
+    from torchvision.utils import make_grid
+
+    from clipedit.imageio import save_image
+
+    images = upscale(images, scale)
+    if len(images) == 1:
+        return [save_image(images, out)]
+    written = [save_image(make_grid(images, nrow=min(len(images), 8), padding=2, pad_value=1.0)[None], out)]
+    for i, img in enumerate(images):
+        written.append(save_image(img[None], out.with_name(f"{out.stem}_{i}{out.suffix}")))
+    return written

@@ -1,0 +1,71 @@
+"""``clipedit style-text``: StyleTransferCLIP, a style from a text description."""
+from __future__ import annotations
+
+import argparse
+
+from clipedit.cli.common import UsageError, check_common, common_options, non_negative, positive, positive_int, progress_flag
+from clipedit.defaults import STYLE_TEXT
+
+NAME = "style-text"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    sx = sub.add_parser(NAME, help="StyleTransferCLIP: restyle an image from a text description")
+    sx.add_argument("content", help="content image")
+    sx.add_argument("prompt", help='the style in words, e.g. "a mosaic of blue and green glass"')
+    common_options(sx, steps=STYLE_TEXT.steps, out="style_text.png")
+    sx.add_argument("--style", default=None, help="start style image (default: the content's own style)")
+    sx.add_argument("--space", choices=["magenta", "multistyle"], default="magenta",
+                    help="optimise Magenta's 100-d style embedding (default) or the 26-style network's mixture weights")
+    sx.add_argument("--negative", action="append", help="a prompt to avoid (repeatable)")
+    sx.add_argument("--lr", type=positive, default=None,
+                    help=f"Adam learning rate (default {STYLE_TEXT.lr:g}; {STYLE_TEXT.multistyle_lr:g} with "
+                         "--space multistyle)")
+    sx.add_argument("--l2", type=non_negative, default=STYLE_TEXT.l2_weight,
+                    help=f"weight of ||E - E0||^2, stay near the start style (default {STYLE_TEXT.l2_weight:g})")
+    sx.add_argument("--n-augs", type=positive_int, default=STYLE_TEXT.n_augs,
+                    help=f"augmented views per step (default {STYLE_TEXT.n_augs})")
+    sx.add_argument("--size", type=positive_int, default=STYLE_TEXT.content_size,
+                    help=f"content shorter side during optimisation (default {STYLE_TEXT.content_size})")
+
+
+def check(a: argparse.Namespace) -> None:
+    from clipedit.checks import check_image_memory
+
+    if a.space == "multistyle" and a.style is not None:
+        raise UsageError("--style picks Magenta's start style; the multistyle space starts from the uniform mix")
+    check_common(a, a.prompt, images=(("content", "content image"), ("style", "--style image")))
+    check_image_memory(a.size, "--size", a.device)
+
+
+def run(a: argparse.Namespace) -> int:
+    from clipedit.imageio import save_image
+    from clipedit.report import write_report
+
+    lr = {} if a.lr is None else {"lr": a.lr}
+    if a.space == "multistyle":
+        from clipedit.style.multistyle import multistyle_clip
+
+        res = multistyle_clip(a.content, a.prompt, negatives=a.negative or None, model=a.model, steps=a.steps,
+                              n_augs=a.n_augs, content_size=a.size, seed=a.seed, device=a.device,
+                              progress=progress_flag(a), **lr)
+        png = save_image(res.image, a.out)
+        js = write_report(png, prompt=a.prompt, space="multistyle", weights=res.weights, top=res.top(5),
+                          model=[m.name for m in res.guide.models], steps=a.steps, steps_run=res.run.steps_run,
+                          stopped=res.run.stopped, seed=a.seed, loss=res.run.series("loss"))
+        print(f"wrote {png} and {js} (strongest styles: {res.top(3)})")
+        return 0
+    import torch
+
+    from clipedit.style.arbitrary import style_transfer_clip
+
+    res = style_transfer_clip(a.content, a.prompt, a.style, negatives=a.negative or None, model=a.model,
+                              steps=a.steps, l2_weight=a.l2, n_augs=a.n_augs, content_size=a.size,
+                              seed=a.seed, device=a.device, progress=progress_flag(a), **lr)
+    png = save_image(res.image, a.out)
+    emb = png.with_suffix(".embedding.pt")
+    torch.save({"embedding": res.embedding.cpu(), "start": res.start.cpu(), "prompt": a.prompt}, emb)
+    js = write_report(png, prompt=a.prompt, style=a.style, model=[m.name for m in res.guide.models], steps=a.steps,
+                      steps_run=res.run.steps_run, stopped=res.run.stopped, seed=a.seed, loss=res.run.series("loss"))
+    print(f"wrote {png}, {emb} and {js}")
+    return 0
