@@ -48,13 +48,15 @@ def write_report(output: str | os.PathLike, **fields: Any) -> Path:
 
 
 def _commit() -> str:
-    """The checkout's commit, ``+uncommitted`` when its tracked files differ from it (``unknown`` outside git)."""
+    """The checkout's commit, ``+uncommitted`` when its tracked code differs from it (``unknown`` outside git)."""
     here = Path(__file__).resolve().parent
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
                              cwd=here)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, timeout=5, cwd=here).stdout.strip()
+        # code only: the results and the docs generated from them change with every measurement
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)",
+                                ":(top,exclude)lab/results", ":(top,exclude)docs", ":(top,exclude)README.md"],
+                               capture_output=True, text=True, timeout=5, cwd=here).stdout.strip()
         return (out.stdout.strip() or "unknown") + ("+uncommitted" if dirty and out.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
