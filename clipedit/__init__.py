@@ -8,7 +8,10 @@ Core pieces every method reuses:
   augmentations);
 * :func:`clipedit.optim.optimize` — the optimisation loop (schedules, progress, callbacks, NaN guard, Ctrl-C/SIGTERM);
 * :mod:`clipedit.params` — image parameterisations; :func:`clipedit.text_to_image.guide_image` — text to image;
-* :mod:`clipedit.losses` — perceptual and style losses (VGG, Gram, STROTSS).
+* :mod:`clipedit.losses` — perceptual and style losses (VGG, Gram, STROTSS);
+* :mod:`clipedit.defaults` — every default setting, read by the signatures and the CLI alike;
+* :mod:`clipedit.report` — the one JSON writer; :mod:`clipedit.training.loop` — the one training loop (accelerate);
+* :mod:`clipedit.judge` — the independent judge of the shapes world the notebooks show.
 
 Shared by the generative methods: :mod:`clipedit.models.muse` (the masked generator family: VQ model, masked
 transformer, text encoder), :mod:`clipedit.models.adapters` (bottleneck adapters and LoRA), :mod:`clipedit.sampler`
@@ -19,13 +22,14 @@ Methods: :mod:`clipedit.draw` (CLIPDraw, StyleCLIPDraw, the vector renderer, SVG
 (StyleGAN2, StyleCLIP latent editing, projector), :mod:`clipedit.style` (style transfer, StyleTransferCLIP),
 :mod:`clipedit.masked` (masked text-to-image generation, VQGAN+CLIP), :mod:`clipedit.styledrop` (StyleDrop: adapters
 tuned on one style image, two-scale guidance, iterative training with feedback).
-A method package never imports another; shared pieces live in the modules above.
+A method package never imports another; shared pieces live in the modules above. The scripts that trained the
+bundled models and measured them live beside the library, in the repository's ``lab/``, never inside it.
 
 The top-level names load lazily, so ``import clipedit`` (and ``clipedit --help``) is instant:
 
 >>> import clipedit
 >>> clipedit.__version__
-'0.2.0'
+'0.3.0'
 >>> clipedit.load_clip.__module__
 'clipedit.models.registry'
 """
@@ -34,7 +38,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.2.0"  # the one place the version lives (pyproject.toml reads it)
+__version__ = "0.3.0"  # the one place the version lives (pyproject.toml reads it)
 
 _EXPORTS = {
     "select_device": "clipedit.device",

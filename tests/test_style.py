@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import needs_data
 from clipedit.data.paths import find_data
 from clipedit.imageio import load_image
 from clipedit.models.style_layers import ConditionalInstanceNorm2d
 
 SHARED = find_data("weights/magenta-arbitrary-stylization")
-needs_shared = pytest.mark.skipif(SHARED is None, reason="../shared (CLIPEDIT_DATA_DIR) with the Magenta/fast-style "
-                                                         "weights and example images is not present")
+needs_shared = needs_data("weights/magenta-arbitrary-stylization", "weights/fast-style", "images/content", "images/styles")
 
 
 def content(size=256, name="tubingen"):

@@ -46,7 +46,9 @@ def magenta():
     try:
         magenta_file("predict", download_ok=False)
     except Exception:  # not in the data folder nor the cache
-        pytest.skip("Magenta's style predictor is not on this machine (set CLIPEDIT_DATA_DIR)")
+        from clipedit.data.paths import DATA_HINT
+
+        pytest.skip(DATA_HINT.format(what="weights/magenta-arbitrary-stylization"))
     return load_style_predictor("cpu")
 
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from clipedit.data.paths import find_data
+from tests.conftest import needs_data
 from clipedit.style.texture import FREQUENCIES, N_THETA, gabor_features, lbp_histogram, nearest_neighbour_accuracy
 
 pytest.importorskip("skimage")
@@ -36,7 +36,7 @@ def test_lbp_histogram_is_a_rotation_invariant_distribution():
     assert torch.allclose(lbp_histogram(img.rot90(1, (-2, -1))), h, atol=1e-6)
 
 
-@pytest.mark.skipif(find_data("images/styles") is None, reason="../shared (CLIPEDIT_DATA_DIR) missing")
+@needs_data("images/styles")
 def test_texture_statistics_separate_the_paintings():
     from clipedit.data.paths import example_image
     from clipedit.data.photos import random_crops

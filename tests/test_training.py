@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import clipedit
-from clipedit.data.paths import find_data
+from tests.conftest import needs_data
 from clipedit.training.loop import LoopConfig, train_loop
 
 
@@ -164,8 +164,7 @@ def test_guide_colour_phase_trains_the_image_tower_only(tmp_path):
         assert e.value.code == 2
 
 
-@pytest.mark.skipif(find_data("weights/magenta-arbitrary-stylization") is None,
-                    reason="needs Magenta's predictor (the loss network) in ../shared (CLIPEDIT_DATA_DIR)")
+@needs_data("weights/magenta-arbitrary-stylization")  # Magenta's predictor is the trainer's loss network
 def test_adjustable_trainer_resumes_and_writes_a_loadable_network(tmp_path):
     from clipedit.style.adjustable import AdjustableStyleNet
     from lab.training.adjustable_style import train
