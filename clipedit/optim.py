@@ -89,7 +89,8 @@ class OptimResult:
         stopped: ``"done"``, ``"stop"`` (stop flag), ``"interrupt"`` (Ctrl-C), ``"terminated"`` (SIGTERM) or
             ``"nonfinite"``.
         image: ``render()`` of the returned parameters (``None`` without ``render``).
-        snapshots: ``(step, image)`` pairs captured every ``callback_every`` steps.
+        snapshots: ``(step, image)`` pairs captured every ``callback_every`` steps (``keep_snapshots``): the first at
+            step 0 (the starting image), the last the returned image.
     """
 
     history: list[dict[str, float]] = field(default_factory=list)
@@ -100,9 +101,26 @@ class OptimResult:
     image: torch.Tensor | None = None
     snapshots: list[tuple[int, torch.Tensor]] = field(default_factory=list)
 
+    @property
+    def frames(self) -> list[torch.Tensor]:
+        """The snapshots' images, ``(B, 3, H, W)`` in ``[0, 1]`` on the CPU: the run as an animation
+        (:func:`clipedit.animation.save_animation`). Empty unless the run kept snapshots."""
+        return [image for _, image in self.snapshots]
+
     def series(self, key: str = "loss") -> list[float]:
         """One logged quantity over the steps (e.g. ``"loss"`` or a prompt's label)."""
         return [h[key] for h in self.history if key in h]
+
+
+class RunFrames:
+    """For a method's result that holds its run (``run: OptimResult``): ``frames``, the run as an animation."""
+
+    run: OptimResult
+
+    @property
+    def frames(self) -> list[torch.Tensor]:
+        """``run.frames``: ``(B, 3, H, W)`` images in ``[0, 1]``, first the start, last the result (``keep_snapshots``)."""
+        return self.run.frames
 
 
 def make_schedule(schedule: Schedule, steps: int) -> Callable[[int], float]:
@@ -196,7 +214,8 @@ def optimize(
         render: returns the current image ``(B, 3, H, W)`` for previews, snapshots and the result.
         callback: ``callback(step, image, logs)`` every ``callback_every`` steps and after the last step;
             returning ``False`` stops the run.
-        keep_snapshots: store ``render()`` every ``callback_every`` steps in ``result.snapshots``.
+        keep_snapshots: store ``render()`` before the first step, every ``callback_every`` steps and of the returned
+            parameters in ``result.snapshots`` (``result.frames``: the run as an animation).
         return_best: restore the parameters of the lowest loss at the end (else the last ones).
         progress: draw a bar (``None``: only when stderr is a terminal or in a notebook; see :mod:`clipedit.progress`).
         stop: an event; when set the loop stops after the current step (``stopped="stop"``).
@@ -241,6 +260,9 @@ def optimize(
             return callback(step, image, logs) is not False
         return True
 
+    if keep_snapshots and render is not None:
+        with torch.no_grad():
+            result.snapshots.append((0, render().detach().cpu()))  # the starting state: an animation's first frame
     bar = progress_bar(range(steps), desc=desc, progress=progress)
     try:
         for step in bar:
@@ -291,4 +313,10 @@ def optimize(
     if render is not None:
         with torch.no_grad():
             result.image = render().detach()
+        if keep_snapshots:  # the last frame is the result, whatever the loop's last preview was (best, Ctrl-C)
+            final = (result.steps_run, result.image.cpu())
+            if result.snapshots and result.snapshots[-1][0] == result.steps_run:
+                result.snapshots[-1] = final
+            else:
+                result.snapshots.append(final)
     return result

@@ -19,12 +19,12 @@ from typing_extensions import Unpack
 from clipedit.defaults import GUIDE
 from clipedit.device import select_device
 from clipedit.guidance.guide import CLIPGuide, PromptLike
-from clipedit.optim import OptimResult, RunOptions, optimize, seed_everything
+from clipedit.optim import OptimResult, RunFrames, RunOptions, optimize, seed_everything
 from clipedit.params import ImageParam, make_image_param
 
 
 @dataclass
-class GuidedImage:
+class GuidedImage(RunFrames):
     """Result of :func:`guide_image`: the image ``(1, 3, size, size)`` in ``[0, 1]`` (CPU), the run and the guide."""
 
     image: torch.Tensor

@@ -27,7 +27,7 @@ def test_clipdraw_lowers_the_loss_respects_clamps_and_saves(tiny_vit, tmp_path):
     assert all(float(p.color.min()) >= 0 and float(p.color.max()) <= 1 for p in res.scene.paths)
     lrs = [h["lr"] for h in res.history]  # the points' rate: x1, x0.4 from 50 %, x0.1 from 75 %
     assert lrs[0] == 1.0 and lrs[15] == pytest.approx(0.4) and lrs[29] == pytest.approx(0.1)
-    assert [s for s, _ in res.run.snapshots] == [10, 20, 30]
+    assert [s for s, _ in res.run.snapshots] == [0, 10, 20, 30]  # the start, every 10 steps (the last is the result)
     assert torch.allclose(res.image, TorchRenderer()(res.scene), atol=1e-5)
     files = res.save(tmp_path / "draw", scale=2)
     assert files["png"].is_file() and json.loads(files["json"].read_text())["steps_run"] == 30

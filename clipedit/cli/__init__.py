@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         CHECKS[a.command](a)  # refuse bad input before any model loads
-    except (UsageError, ValueError, FileNotFoundError) as err:
+    except (UsageError, ValueError, FileNotFoundError, ImportError) as err:
         return fail(str(err))
     from clipedit.optim import NonFiniteLossError
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from clipedit.cli.common import UsageError, check_device, float_list, positive, positive_int
+from clipedit.cli.common import UsageError, check_common, float_list, positive, positive_int
 from clipedit.defaults import ADJUST
 
 NAME = "adjust"
@@ -12,7 +12,7 @@ NAME = "adjust"
 
 def register(sub: argparse._SubParsersAction) -> None:
     ad = sub.add_parser(NAME, help="adjustable style transfer: one network, loss weights chosen at run time")
-    ad.add_argument("content", help="content image")
+    ad.add_argument("content", help="content image, or a folder or quoted glob of them (one output each under --out DIR)")
     ad.add_argument("--out", type=Path, default=Path("adjusted.png"), help="output path (default adjusted.png)")
     ad.add_argument("--style", default=ADJUST.style,
                     help=f"bundled adjustable network ({ADJUST.style}) or a checkpoint .pt (default {ADJUST.style})")
@@ -28,10 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def check(a: argparse.Namespace) -> None:
-    from clipedit.checks import check_image_file, check_image_memory, check_output
+    from clipedit.checks import check_image_memory
     from clipedit.style.adjustable import LAMBDA_MAX, LAMBDA_MIN, N_STYLE_LAYERS, loss_weights
 
-    check_image_file(a.content, "content image")
+    check_common(a, images=(("content", "content image"),), many="content", default_out="adjusted.png")
     layers = None if a.layer_weights is None else float_list(a.layer_weights, "--layer-weights")
     if layers is not None and len(layers) != N_STYLE_LAYERS:
         raise UsageError(f"--layer-weights takes {N_STYLE_LAYERS} numbers (shallow to deep), got {len(layers)}")
@@ -51,16 +51,22 @@ def check(a: argparse.Namespace) -> None:
 
         if a.style not in ADJUSTABLE_STYLES:
             raise UsageError(f"unknown --style {a.style!r}; choose from {sorted(ADJUSTABLE_STYLES)} or give a .pt file")
-    check_output(a.out)
-    check_device(a)
     check_image_memory(a.size, "--size", a.device, bytes_per_pixel=1024)
 
 
 def run(a: argparse.Namespace) -> int:
-    from clipedit.imageio import save_image
-    from clipedit.style.adjustable import adjust
+    from clipedit.imageio import load_image, save_image
+    from clipedit.style.adjustable import adjust, load_adjustable
 
-    out = adjust(a.content, a.content_weight, a.style_weight, a.layer_list, style=a.style, content_size=a.size,
-                 device=a.device)
-    print(f"wrote {save_image(out, a.out)}")
+    net = load_adjustable(a.style, device=a.device)
+
+    def one(content, out):
+        save_image(adjust(load_image(content), a.content_weight, a.style_weight, a.layer_list, content_size=a.size,
+                          net=net, device=a.device), out)
+    if a.inputs is not None:
+        from clipedit.cli.batch import run_batch
+
+        return run_batch(a.inputs, a.out_dir, one, progress=None, desc=NAME)
+    one(a.content, a.out)
+    print(f"wrote {a.out}")
     return 0

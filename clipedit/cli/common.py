@@ -91,6 +91,34 @@ def common_options(p: argparse.ArgumentParser, steps: int | None, out: str, *, s
     run_options(p)
 
 
+def video_options(p: argparse.ArgumentParser, unit: str = "steps", default: str | None = None) -> None:
+    """``--video PATH`` and ``--every K``: the run as an animation (:func:`clipedit.animation.save_animation`)."""
+    p.add_argument("--video", type=Path, default=None,
+                   help="also write the run as an animation: a .gif, or an .mp4 (pip install 'clipedit[video]')")
+    p.add_argument("--every", type=positive_int, default=None,
+                   help=f"with --video: a frame every K {unit} (default: {default or f'about {FRAMES} frames in all'})")
+
+
+#: About how many frames ``--video`` keeps when ``--every`` is not given.
+FRAMES = 40
+
+
+def frames_every(a: argparse.Namespace, steps: int) -> int | None:
+    """The ``callback_every`` that ``--video``/``--every`` ask for over ``steps`` (``None``: no video)."""
+    if getattr(a, "video", None) is None:
+        return None
+    return a.every or max(1, steps // FRAMES)
+
+
+def write_video(a: argparse.Namespace, frames) -> str:
+    """Write ``--video`` from ``frames``; returns ``" and VIDEO"`` for the command's closing line (or ``""``)."""
+    if getattr(a, "video", None) is None:
+        return ""
+    from clipedit.animation import save_animation
+
+    return f" and {save_animation(frames, a.video)} ({len(frames)} frames)"
+
+
 def progress_flag(a: argparse.Namespace) -> bool | None:
     """``--quiet`` → False, ``--progress`` → True, neither → None (a bar only on a terminal)."""
     return False if a.quiet else (True if a.progress else None)
@@ -105,17 +133,39 @@ def check_device(a: argparse.Namespace) -> None:
         select_device(a.device)
 
 
-def check_common(a: argparse.Namespace, prompt: str | None = None, images: tuple[tuple[str, str], ...] = ()) -> None:
-    """What every subcommand checks first: the prompt, input images, the output path and the device."""
+def check_common(a: argparse.Namespace, prompt: str | None = None, images: tuple[tuple[str, str], ...] = (),
+                 many: str | None = None, default_out: str = "") -> None:
+    """What every subcommand checks first: the prompt, input images, the output path and the device.
+
+    ``many`` names the input that may also be a folder or a glob (:mod:`clipedit.cli.batch`): then ``a.inputs`` lists
+    its files and ``a.out_dir`` is the output folder (``--out``, or ``default_out`` without its suffix); otherwise
+    ``a.inputs`` is ``None``.
+    """
     from clipedit.checks import check_image_file, check_output
 
     if prompt is not None and not prompt.strip():
         raise UsageError("the prompt is empty: describe what you want, e.g. \"a red circle\"")
+    a.inputs = None
+    if many is not None and getattr(a, many, None):
+        from clipedit.cli.batch import check_out_folder, expand, is_many
+
+        if is_many(getattr(a, many)):
+            a.inputs = expand(getattr(a, many))
+            a.out_dir = check_out_folder(a.out, default_out)
+            if getattr(a, "video", None) is not None:
+                raise UsageError("--video writes one run: give one input, not a folder")
     for dest, label in images:
         value = getattr(a, dest, None)
-        if value:
+        if value and not (a.inputs is not None and dest == many):
             check_image_file(value, label)
-    check_output(a.out)
+    if a.inputs is None:
+        check_output(a.out)
+    if getattr(a, "video", None) is not None:
+        from clipedit.animation import check_animation_path
+
+        check_animation_path(a.video)
+    elif getattr(a, "every", None) is not None:
+        raise UsageError("--every sets the frames of --video: give --video PATH too")
     check_device(a)
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from clipedit.cli.common import UsageError, check_common, common_options, non_negative, positive, positive_int, progress_flag
+from clipedit.cli.common import (UsageError, check_common, common_options, frames_every, non_negative, positive, positive_int,
+                                 progress_flag, video_options, write_video)
 from clipedit.defaults import DRAW
 
 NAME = "draw"
@@ -37,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"style loss (default {DRAW.style_loss})")
     d.add_argument("--vgg", default=DRAW.vgg_weights,
                    help=f"VGG-16 weights: auto, imagenet, random or a state-dict path (default {DRAW.vgg_weights})")
+    video_options(d)
 
 
 def check(a: argparse.Namespace) -> None:
@@ -63,7 +65,8 @@ def run(a: argparse.Namespace) -> int:
                       device=select_device(a.device))
     chosen = drawing_settings(guide, a.steps, a.paths, a.canvas)  # what the user gave, else what the guide recommends
     common = dict(guide=guide, max_width=a.max_width, seed=a.seed, renderer=a.renderer, device=a.device,
-                  progress=progress_flag(a), **chosen)
+                  progress=progress_flag(a), keep_snapshots=a.video is not None,
+                  callback_every=frames_every(a, chosen["steps"]) or 10, **chosen)
     if a.style:
         res = styleclipdraw(a.prompt, a.style, style_weight=a.style_weight, style_loss=a.style_loss,
                             vgg_weights=None if a.vgg == "random" else a.vgg, **common)
@@ -75,5 +78,5 @@ def run(a: argparse.Namespace) -> int:
                 steps=chosen["steps"], paths=chosen["num_paths"], canvas=chosen["canvas"], seed=a.seed)
     write_json(files["json"], meta)
     print(f"wrote {files['png']}, {files['svg']} and {files['json']} ({chosen['num_paths']} paths, "
-          f"{chosen['steps']} steps, {chosen['canvas']}px)")
+          f"{chosen['steps']} steps, {chosen['canvas']}px){write_video(a, res.frames)}")
     return 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from clipedit.cli.common import (UsageError, check_common, check_generator, common_options, finite_float,
-                                 non_negative, positive, positive_int, progress_flag)
+from clipedit.cli.common import (UsageError, check_common, check_generator, common_options, finite_float, frames_every,
+                                 non_negative, positive, positive_int, progress_flag, video_options, write_video)
 from clipedit.defaults import EDIT
 
 NAME = "edit"
@@ -20,8 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     common_options(e, steps=EDIT.steps, out="edit.png",
                    model_help="CLIP model (default auto: the guide the generator recommends, else ViT-B/32)")
     e.add_argument("--generator", default=None, help=GENERATOR_HELP)
-    e.add_argument("--latent", default=None, help="start latent .pt (e4e/pSp/StyleCLIP or clipedit invert); "
-                                                   "default: a seeded truncated sample")
+    e.add_argument("--latent", default=None, help="start latent .pt (e4e/pSp/StyleCLIP or clipedit invert), or a folder "
+                                                   "or quoted glob of them (one edit each under --out DIR); default: a "
+                                                   "seeded truncated sample")
     e.add_argument("--mode", choices=["edit", "free_generation"], default=EDIT.mode,
                    help=f"edit a latent, or generate freely (default {EDIT.mode})")
     e.add_argument("--lr", type=positive, default=EDIT.lr, help=f"Adam learning rate (default {EDIT.lr:g})")
@@ -47,12 +48,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--samples", type=positive_int, default=EDIT.n_samples,
                    help=f"--method global: images per channel when measuring fs3 once per generator "
                         f"(default {EDIT.n_samples})")
+    video_options(e)
 
 
 def check(a: argparse.Namespace) -> None:
     check_common(a, a.prompt)
+    if a.video is not None and a.method != "optimise":
+        raise UsageError(f"--video shows an optimisation: --method {a.method} has none (use --method optimise)")
     check_generator(a)  # a generator is a row of the weights table or a file; a latent is always a file
-    if a.latent and not Path(a.latent).expanduser().is_file():
+    from clipedit.cli.batch import check_out_folder, expand, is_many
+
+    if a.latent and is_many(a.latent):
+        if a.method != "optimise" or a.video is not None:
+            raise UsageError("a folder of latents is edited with --method optimise, without --video")
+        a.inputs, a.out_dir = expand(a.latent, (".pt",)), check_out_folder(a.out, "edit.png")
+    elif a.latent and not Path(a.latent).expanduser().is_file():
         raise UsageError(f"--latent file not found: {a.latent}")
     if a.method == "mapper" and not a.mapper:
         raise UsageError("--method mapper needs --mapper FILE (train one with `clipedit mapper train PROMPT`)")
@@ -126,14 +136,29 @@ def run(a: argparse.Namespace) -> int:
     from clipedit.report import write_report
     from clipedit.styleclip import styleclip_edit
 
+    if a.inputs is not None:
+        from clipedit.cli.batch import run_batch
+        from clipedit.styleclip import load_generator
+
+        G = load_generator(a.generator, device=a.device)  # loaded once for the folder
+
+        def one(latent, out):
+            r = styleclip_edit(a.prompt, generator=G, latent=latent, mode=a.mode, seed=a.seed, steps=a.steps, lr=a.lr,
+                               l2_lambda=a.l2, id_lambda=a.id, truncation=a.truncation, space=a.space, model=a.model,
+                               negatives=a.negative or None, device=a.device, progress=False)
+            save_image(r.image, out)
+            torch.save({"latent": r.latent, "start": r.start, "prompt": a.prompt}, out.with_suffix(".latent.pt"))
+
+        return run_batch(a.inputs, a.out_dir, one, progress=progress_flag(a), desc=NAME)
     res = styleclip_edit(a.prompt, generator=a.generator, latent=a.latent, mode=a.mode, seed=a.seed, steps=a.steps,
                          lr=a.lr, l2_lambda=a.l2, id_lambda=a.id, truncation=a.truncation, space=a.space,
-                         model=a.model, negatives=a.negative or None, device=a.device, progress=progress_flag(a))
+                         model=a.model, negatives=a.negative or None, device=a.device, progress=progress_flag(a),
+                         keep_snapshots=a.video is not None, callback_every=frames_every(a, a.steps) or 10)
     png = save_image(res.image, a.out)
     before = save_image(res.before, png.with_name(png.stem + ".before.png"))
     lat = png.with_suffix(".latent.pt")
     torch.save({"latent": res.latent, "start": res.start, "prompt": a.prompt}, lat)
     js = write_report(png, prompt=a.prompt, generator=a.generator or "clipedit/shapes-renderer", mode=a.mode,
                       steps=a.steps, seed=a.seed, l2_lambda=a.l2, id_lambda=a.id, history=res.history)
-    print(f"wrote {png}, {before}, {lat} and {js}")
+    print(f"wrote {png}, {before}, {lat}, {js}{write_video(a, res.frames)}")
     return 0

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from clipedit.cli.common import check_common, common_options, finite_float, fraction_below_one, positive, positive_int, progress_flag
+from clipedit.cli.common import (check_common, common_options, finite_float, fraction_below_one, positive, positive_int,
+                                 progress_flag, video_options, write_video)
 from clipedit.defaults import GENERATE
 
 NAME = "generate"
@@ -27,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     gn.add_argument("--negative", default=None, help="prompt of the unconditional branch (default: empty)")
     gn.add_argument("--scale", type=positive_int, default=None,
                     help="save images enlarged this many times, nearest neighbour (default: to at least 128 px)")
+    video_options(gn, unit="decoding steps", default="every step")
 
 
 def check(a: argparse.Namespace) -> None:
@@ -43,9 +45,9 @@ def run(a: argparse.Namespace) -> int:
 
     res = generate(a.prompt, model=a.model, n=a.n, steps=a.steps, guidance=a.guidance, temperature=a.temperature,
                    plausibility=a.plausibility, negative=a.negative, seed=a.seed, device=a.device,
-                   progress=progress_flag(a))
+                   progress=progress_flag(a), frames_every=(a.every or 1) if a.video is not None else None)
     written = save_grid(res.images, a.out.with_suffix(a.out.suffix or ".png"), a.scale)
     js = write_report(written[0], prompt=a.prompt, **res.settings, n=a.n, tokens=res.tokens)
     print(f"wrote {written[0]}" + (f" (grid) and {len(written) - 1} images beside it" if len(written) > 1 else "")
-          + f", and {js}")
+          + f", and {js}{write_video(a, res.frames)}")
     return 0

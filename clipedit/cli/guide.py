@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from clipedit.cli.common import check_common, common_options, positive, positive_int, progress_flag
+from clipedit.cli.common import (check_common, common_options, frames_every, positive, positive_int, progress_flag,
+                                 video_options, write_video)
 from clipedit.defaults import GUIDE
 
 NAME = "guide"
@@ -23,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"augmented views per step (default {GUIDE.n_augs})")
     g.add_argument("--lr", type=positive, default=GUIDE.lr, help=f"Adam learning rate (default {GUIDE.lr:g})")
     g.add_argument("--init", default=None, help="start from this image instead of noise")
+    video_options(g)
 
 
 def check(a: argparse.Namespace) -> None:
@@ -41,10 +43,11 @@ def run(a: argparse.Namespace) -> int:
     init = load_image(a.init) if a.init else None
     res = guide_image(a.prompt, negatives=a.negative or None, model=a.model, steps=a.steps, size=a.size,
                       param=a.param, augment=a.augment, n_augs=a.n_augs, lr=a.lr, seed=a.seed, init=init,
-                      device=a.device, progress=progress_flag(a))
+                      device=a.device, progress=progress_flag(a), keep_snapshots=a.video is not None,
+                      callback_every=frames_every(a, a.steps) or 10)
     png = save_image(res.image, a.out.with_suffix(a.out.suffix or ".png"))
     js = write_report(png, prompt=a.prompt, negatives=a.negative or [], model=[m.name for m in res.guide.models],
                       steps=a.steps, steps_run=res.run.steps_run, stopped=res.run.stopped, seed=a.seed,
                       similarities=res.guide.score(res.image.to(res.guide.device)), loss=res.run.series("loss"))
-    print(f"wrote {png} and {js}")
+    print(f"wrote {png}, {js}{write_video(a, res.frames)}")
     return 0

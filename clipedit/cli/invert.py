@@ -11,7 +11,7 @@ NAME = "invert"
 
 def register(sub: argparse._SubParsersAction) -> None:
     iv = sub.add_parser(NAME, help="project an image into a StyleGAN2 generator (W+ latent + noise)")
-    iv.add_argument("image", help="the image to invert")
+    iv.add_argument("image", help="the image to invert, or a folder or quoted glob of them (one output each under --out DIR)")
     common_options(iv, steps=INVERT.steps, out="inverted.png")
     iv.add_argument("--generator", default=None, help="as for edit (default: the offline demo generator)")
     iv.add_argument("--lr", type=positive, default=INVERT.lr, help=f"Adam learning rate (default {INVERT.lr:g})")
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def check(a: argparse.Namespace) -> None:
-    check_common(a, images=(("image", "image"),))
+    check_common(a, images=(("image", "image"),), many="image", default_out="inverted.png")
     check_generator(a)
 
 
@@ -34,6 +34,21 @@ def run(a: argparse.Namespace) -> int:
     from clipedit.report import write_report
     from clipedit.styleclip import project
 
+    from clipedit.imageio import load_image
+
+    if a.inputs is not None:
+        from clipedit.cli.batch import run_batch
+        from clipedit.styleclip import load_generator
+
+        G = load_generator(a.generator, device=a.device)  # loaded once for the folder
+
+        def one(image, out):
+            r = project(load_image(image), generator=G, steps=a.steps, lr=a.lr, mse=a.mse, perceptual=a.perceptual,
+                        vgg_weights=None if a.vgg == "random" else a.vgg, seed=a.seed, device=a.device, progress=False)
+            torch.save({"latent": r.latent, "noise": r.noise}, out.with_suffix(".latent.pt"))
+            save_image(r.image, out)
+
+        return run_batch(a.inputs, a.out_dir, one, progress=progress_flag(a), desc=NAME)
     res = project(a.image, generator=a.generator, steps=a.steps, lr=a.lr, mse=a.mse, perceptual=a.perceptual,
                   vgg_weights=None if a.vgg == "random" else a.vgg, seed=a.seed, device=a.device,
                   progress=progress_flag(a))

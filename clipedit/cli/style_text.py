@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from clipedit.cli.common import UsageError, check_common, common_options, non_negative, positive, positive_int, progress_flag
+from clipedit.cli.common import (UsageError, check_common, common_options, frames_every, non_negative, positive, positive_int,
+                                 progress_flag, video_options, write_video)
 from clipedit.defaults import STYLE_TEXT
 
 NAME = "style-text"
@@ -11,7 +12,7 @@ NAME = "style-text"
 
 def register(sub: argparse._SubParsersAction) -> None:
     sx = sub.add_parser(NAME, help="StyleTransferCLIP: restyle an image from a text description")
-    sx.add_argument("content", help="content image")
+    sx.add_argument("content", help="content image, or a folder or quoted glob of them (one output each under --out DIR)")
     sx.add_argument("prompt", help='the style in words, e.g. "a mosaic of blue and green glass"')
     common_options(sx, steps=STYLE_TEXT.steps, out="style_text.png")
     sx.add_argument("--style", default=None, help="start style image (default: the content's own style)")
@@ -27,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help=f"augmented views per step (default {STYLE_TEXT.n_augs})")
     sx.add_argument("--size", type=positive_int, default=STYLE_TEXT.content_size,
                     help=f"content shorter side during optimisation (default {STYLE_TEXT.content_size})")
+    video_options(sx)
 
 
 def check(a: argparse.Namespace) -> None:
@@ -34,7 +36,8 @@ def check(a: argparse.Namespace) -> None:
 
     if a.space == "multistyle" and a.style is not None:
         raise UsageError("--style picks Magenta's start style; the multistyle space starts from the uniform mix")
-    check_common(a, a.prompt, images=(("content", "content image"), ("style", "--style image")))
+    check_common(a, a.prompt, images=(("content", "content image"), ("style", "--style image")), many="content",
+                 default_out="style_text.png")
     check_image_memory(a.size, "--size", a.device)
 
 
@@ -43,6 +46,9 @@ def run(a: argparse.Namespace) -> int:
     from clipedit.report import write_report
 
     lr = {} if a.lr is None else {"lr": a.lr}
+    lr.update(keep_snapshots=a.video is not None, callback_every=frames_every(a, a.steps) or 10)
+    if a.inputs is not None:
+        return _run_many(a, lr)
     if a.space == "multistyle":
         from clipedit.style.multistyle import multistyle_clip
 
@@ -53,7 +59,7 @@ def run(a: argparse.Namespace) -> int:
         js = write_report(png, prompt=a.prompt, space="multistyle", weights=res.weights, top=res.top(5),
                           model=[m.name for m in res.guide.models], steps=a.steps, steps_run=res.run.steps_run,
                           stopped=res.run.stopped, seed=a.seed, loss=res.run.series("loss"))
-        print(f"wrote {png} and {js} (strongest styles: {res.top(3)})")
+        print(f"wrote {png}, {js} (strongest styles: {res.top(3)}){write_video(a, res.frames)}")
         return 0
     import torch
 
@@ -67,5 +73,30 @@ def run(a: argparse.Namespace) -> int:
     torch.save({"embedding": res.embedding.cpu(), "start": res.start.cpu(), "prompt": a.prompt}, emb)
     js = write_report(png, prompt=a.prompt, style=a.style, model=[m.name for m in res.guide.models], steps=a.steps,
                       steps_run=res.run.steps_run, stopped=res.run.stopped, seed=a.seed, loss=res.run.series("loss"))
-    print(f"wrote {png}, {emb} and {js}")
+    print(f"wrote {png}, {emb}, {js}{write_video(a, res.frames)}")
     return 0
+
+
+def _run_many(a: argparse.Namespace, kw: dict) -> int:
+    """A folder of content images: one restyled picture each (the per-image reports are left out)."""
+    from clipedit.cli.batch import run_batch
+    from clipedit.imageio import load_image, save_image
+    from clipedit.interrupt import Terminated
+
+    if a.space == "multistyle":
+        from clipedit.style.multistyle import multistyle_clip as method
+        extra = {}
+    else:
+        from clipedit.style.arbitrary import style_transfer_clip as method
+        extra = {"style": a.style, "l2_weight": a.l2}
+
+    def one(content, out):
+        res = method(load_image(content), a.prompt, negatives=a.negative or None, model=a.model, steps=a.steps,
+                     n_augs=a.n_augs, content_size=a.size, seed=a.seed, device=a.device, progress=False, **extra, **kw)
+        save_image(res.image, out)
+        if res.run.stopped == "terminated":  # the loop kept the best so far and returned: stop the folder here
+            raise Terminated()
+        if res.run.stopped == "interrupt":
+            raise KeyboardInterrupt
+
+    return run_batch(a.inputs, a.out_dir, one, progress=progress_flag(a), desc=NAME)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from clipedit.cli.common import OneLineParser, UsageError, check_device, finite_float, positive, positive_int, progress_flag, run_options
+from clipedit.cli.common import (OneLineParser, UsageError, check_device, finite_float, positive, positive_int, progress_flag,
+                                 run_options, video_options, write_video)
 from clipedit.defaults import GENERATE, STYLEDROP_SAMPLE, STYLEDROP_TRAIN
 
 NAME = "styledrop"
@@ -49,6 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help=f"decoding steps (default {STYLEDROP_SAMPLE.steps})")
     sp.add_argument("--scale", type=positive_int, default=None,
                     help="save images enlarged this many times, nearest neighbour (default: to at least 128 px)")
+    video_options(sp, unit="decoding steps", default="every step")
     for x in (tr, sp):
         x.add_argument("--model", default=None,
                        help=f"backbone: {GENERATE.model} (default; sample: the adapter's own), amused/amused-256, "
@@ -70,6 +72,10 @@ def check(a: argparse.Namespace) -> None:
     from clipedit.models.muse import list_generators
 
     check_output(a.out)
+    if getattr(a, "video", None) is not None:
+        from clipedit.animation import check_animation_path
+
+        check_animation_path(a.video)
     check_device(a)
     if a.model is not None and a.model not in list_generators() and not Path(a.model).exists():
         raise UsageError(f"unknown model {a.model!r}; choose from {', '.join(list_generators())}, "
@@ -153,9 +159,9 @@ def run(a: argparse.Namespace) -> int:
     style = load_style(a.adapter)
     gen = _generator(a, style.meta.get("model", GENERATE.model))
     res = sample_style(gen, style, [a.prompt], n=a.n, lambda_a=a.lambda_a, lambda_b=a.lambda_b, steps=a.steps,
-                       seed=a.seed, progress=progress_flag(a))
+                       seed=a.seed, progress=progress_flag(a), frames_every=(a.every or 1) if a.video is not None else None)
     written = save_grid(res.images, a.out.with_suffix(a.out.suffix or ".png"), a.scale)
     js = write_report(written[0], prompt=a.prompt, prompts=res.prompts, **res.settings, adapter=str(a.adapter),
                       model=gen.name)
-    print(f"wrote {written[0]} and {js}")
+    print(f"wrote {written[0]}, {js}{write_video(a, res.frames)}")
     return 0

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from clipedit.cli.common import UsageError, check_common, finite_float, float_list, int_list, positive_int, run_options
+from clipedit.cli.common import (UsageError, check_common, finite_float, float_list, int_list, positive_int, progress_flag,
+                                 run_options)
 from clipedit.defaults import STYLIZE
 
 NAME = "stylize"
@@ -13,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     from pathlib import Path
 
     st = sub.add_parser(NAME, help="arbitrary style transfer (Magenta): content in the style of an image")
-    st.add_argument("content", help="content image")
+    st.add_argument("content", help="content image, or a folder or quoted glob of them (one output each under --out DIR)")
     st.add_argument("style", nargs="?", default=None, help="style image (Magenta's arbitrary network)")
     st.add_argument("--out", type=Path, default=Path("stylized.png"), help="output path (default stylized.png)")
     st.add_argument("--strength", type=finite_float, default=STYLIZE.strength,
@@ -36,7 +37,8 @@ def check(a: argparse.Namespace) -> None:
         raise UsageError("give either a style image or --multistyle INDICES (the 26-style network), not both")
     if a.weights is not None and a.multistyle is None:
         raise UsageError("--weights goes with --multistyle")
-    check_common(a, images=(("content", "content image"), ("style", "style image")))
+    check_common(a, images=(("content", "content image"), ("style", "style image")), many="content",
+                 default_out="stylized.png")
     check_image_memory(a.size, "--size", a.device, bytes_per_pixel=1024)
     if not 0 <= a.strength <= 1:
         raise UsageError(f"--strength must be between 0 and 1, got {a.strength:g}")
@@ -49,16 +51,26 @@ def check(a: argparse.Namespace) -> None:
 
 def run(a: argparse.Namespace) -> int:
     from clipedit.imageio import load_image, save_image
-    from clipedit.style.arbitrary import load_arbitrary_style, stylize
 
     if a.multistyle is not None:
         from clipedit.style.multistyle import multistylize
 
-        content = load_image(a.content, a.size)
-        styled = multistylize(content, a.style_vector, size=None, device=a.device)
-        out = a.strength * styled + (1 - a.strength) * content  # strength blends with the photo, as the blog's demo
-        print(f"wrote {save_image(out, a.out)}")
-        return 0
-    net = load_arbitrary_style(a.transfer, device=a.device)
-    print(f"wrote {save_image(stylize(a.content, a.style, a.strength, content_size=a.size, net=net), a.out)}")
+        def one(content_path, out):
+            content = load_image(content_path, a.size)
+            styled = multistylize(content, a.style_vector, size=None, device=a.device)
+            save_image(a.strength * styled + (1 - a.strength) * content, out)  # strength blends with the photo
+    else:
+        from clipedit.style.arbitrary import load_arbitrary_style, stylize
+
+        net = load_arbitrary_style(a.transfer, device=a.device)
+        style = load_image(a.style)  # read once for every content image
+
+        def one(content_path, out):
+            save_image(stylize(load_image(content_path), style, a.strength, content_size=a.size, net=net), out)
+    if a.inputs is not None:
+        from clipedit.cli.batch import run_batch
+
+        return run_batch(a.inputs, a.out_dir, one, progress=progress_flag(a), desc=NAME)
+    one(a.content, a.out)
+    print(f"wrote {a.out}")
     return 0

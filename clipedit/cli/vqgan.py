@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from clipedit.cli.common import UsageError, check_common, common_options, positive, positive_int, progress_flag
+from clipedit.cli.common import (UsageError, check_common, common_options, frames_every, positive, positive_int, progress_flag,
+                                 video_options, write_video)
 from clipedit.defaults import VQGAN_CLIP
 
 NAME = "vqgan"
@@ -25,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     vq.add_argument("--no-quantize", action="store_true", help="decode continuous latents (no codebook snapping)")
     vq.add_argument("--scale", type=positive_int, default=None,
                     help="save the image enlarged this many times, nearest neighbour (default: to at least 128 px)")
+    video_options(vq)
 
 
 def check(a: argparse.Namespace) -> None:
@@ -48,10 +50,11 @@ def run(a: argparse.Namespace) -> int:
     init = load_image(a.init) if a.init else None
     res = vqgan_clip(a.prompt, negatives=a.negative or None, generator=a.generator, model=a.model, steps=a.steps,
                      size=a.size, lr=a.lr, n_augs=a.n_augs, quantize=not a.no_quantize, init=init, seed=a.seed,
-                     device=a.device, progress=progress_flag(a))
+                     device=a.device, progress=progress_flag(a), keep_snapshots=a.video is not None,
+                     callback_every=frames_every(a, a.steps) or 10)
     png = save_image(upscale(res.image, a.scale), a.out.with_suffix(a.out.suffix or ".png"))
     js = write_report(png, prompt=a.prompt, generator=a.generator, model=[m.name for m in res.guide.models],
                       steps=a.steps, steps_run=res.run.steps_run, seed=a.seed,
                       similarities=res.guide.score(res.image.to(res.guide.device)), loss=res.run.series("loss"))
-    print(f"wrote {png} and {js}")
+    print(f"wrote {png}, {js}{write_video(a, res.frames)}")
     return 0

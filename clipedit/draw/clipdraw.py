@@ -24,7 +24,7 @@ from clipedit.guidance import CLIPGuide
 from clipedit.guidance.guide import PromptLike
 from clipedit.imageio import ImageLike, load_image, save_image
 from clipedit.losses import StyleLoss
-from clipedit.optim import OptimResult, RunOptions, optimize, seed_everything
+from clipedit.optim import OptimResult, RunFrames, RunOptions, optimize, seed_everything
 from clipedit.report import write_report
 
 # CLIPDraw's published numbers are diffvg half-widths (initial 1.0, clamp [1, 50], lr 0.1); clipedit's widths are
@@ -45,7 +45,7 @@ def drawing_settings(guide: CLIPGuide | None, steps: int | None = None, num_path
 
 
 @dataclass
-class DrawResult:
+class DrawResult(RunFrames):
     """A finished drawing: ``scene`` (detached, CPU), ``image`` ``(1, 3, H, W)`` in [0, 1] (CPU), the run
     (loss history, snapshots) and the guide."""
 

@@ -9,7 +9,7 @@ True
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -32,6 +32,8 @@ class Generation:
     tokens: torch.Tensor
     prompts: list[str]
     settings: dict[str, Any]
+    #: the decoding as an animation (``frames_every``): ``(N, 3, H, W)`` per kept step, first all masked, last ``images``
+    frames: list[torch.Tensor] = field(default_factory=list)
 
 
 def check_generate_args(prompts: Sequence[str], steps: int, guidance: float, n: int = 1, temperature: float = 1.0,
@@ -71,7 +73,7 @@ def generate(prompt: str | Sequence[str], *, model: str | Path | MaskedGenerator
              seed: int | None = 0,
              device: str | torch.device | None = None,
              callback: Callable[[int, torch.Tensor | None, Mapping[str, float]], Any] | None = None,
-             progress: bool | None = None) -> Generation:
+             progress: bool | None = None, frames_every: int | None = None) -> Generation:
     """Generate ``n`` images per prompt.
 
     Args:
@@ -88,6 +90,7 @@ def generate(prompt: str | Sequence[str], *, model: str | Path | MaskedGenerator
         callback: ``callback(step, preview, logs)`` after every step; ``preview`` is :func:`preview_tokens`
             (matches :meth:`clipedit.widgets.PromptPanel.callback`).
         progress: a bar over the steps (``None``: on a terminal or in a notebook).
+        frames_every: keep the decoding as an animation, a frame every this many steps (``result.frames``).
     """
     from clipedit.device import select_device
 
@@ -100,11 +103,14 @@ def generate(prompt: str | Sequence[str], *, model: str | Path | MaskedGenerator
     if steps > h * w:
         raise ValueError(f"steps must be at most the number of tokens ({h * w}), got {steps}")
     all_prompts = [p for p in prompts for _ in range(n)]
+    frames: list[torch.Tensor] | None = [] if frames_every else None
     text = gen.encode_text(all_prompts)
     neg = gen.encode_text([negative] * len(all_prompts)) if negative else None
     images, tokens = gen.sample(gen.logits_fn(text, neg), len(all_prompts), steps=steps, guidance=guidance,
                                 temperature=temperature, randomness=randomness, seed=seed,
-                                plausibility=plausibility, callback=callback, progress=progress)
+                                plausibility=plausibility, callback=callback, progress=progress,
+                                frames=frames, frames_every=frames_every or 1)
     return Generation(images, tokens, all_prompts,
                       {"model": gen.name, "steps": steps, "guidance": guidance, "temperature": temperature,
-                       "randomness": randomness, "plausibility": plausibility, "seed": seed, "negative": negative})
+                       "randomness": randomness, "plausibility": plausibility, "seed": seed, "negative": negative},
+                      frames or [])

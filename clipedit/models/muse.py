@@ -242,12 +242,15 @@ class MaskedGenerator:
     def sample(self, logits_fn: Callable[[torch.Tensor, bool], torch.Tensor], n: int, *, steps: int = 12,
                guidance: float = 0.0, temperature: float = 1.0, randomness: float = 4.5, seed: int | None = 0,
                plausibility: float | None = None, callback: Callable[[int, torch.Tensor, Mapping[str, float]], Any] | None = None,
-               progress: bool | None = None, desc: str = "generate") -> tuple[torch.Tensor, torch.Tensor]:
+               progress: bool | None = None, desc: str = "generate", frames: list[torch.Tensor] | None = None,
+               frames_every: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode ``n`` images with the one sampler (:func:`clipedit.sampler.masked_sample`) from any
         ``logits_fn(tokens, conditional)`` (e.g. :meth:`logits_fn`, or StyleDrop's two-scale guidance).
 
         Returns ``(images (n, 3, H, W) in [0, 1], tokens (n, h, w))``, both on the CPU. ``callback(step, preview,
         logs)`` runs after every step with :meth:`preview` of the partial grid; a progress bar when ``progress``.
+        ``frames``: a list that receives the run as an animation through the same step callback: the all-masked grid
+        (grey), the preview every ``frames_every`` steps, and the images returned.
         """
         from clipedit.progress import progress_bar
         from clipedit.sampler import DEFAULT_PLAUSIBILITY, masked_sample
@@ -261,11 +264,18 @@ class MaskedGenerator:
         else:
             g.seed()
         bar = progress_bar(range(steps), desc=desc, progress=progress)
+        if frames is not None:
+            frames.append(torch.full((n, 3, self.resolution, self.resolution), 0.5))  # every token masked: grey
 
         def on_step(step: int, tokens: torch.Tensor, masked: torch.Tensor) -> None:
             bar.update(1)
-            if callback is not None:
-                callback(step + 1, self.preview(tokens, masked).cpu(), {"masked": float(masked.float().mean())})
+            keep = frames is not None and (step + 1) % max(1, int(frames_every)) == 0
+            if callback is not None or keep:
+                preview = self.preview(tokens, masked).cpu()
+                if keep:
+                    frames.append(preview)
+                if callback is not None:
+                    callback(step + 1, preview, {"masked": float(masked.float().mean())})
 
         tokens = masked_sample(logits_fn, (n, h, w), self.mask_id, steps=steps, guidance=guidance,
                                temperature=temperature, randomness=randomness, generator=g, device=self.device,
@@ -274,6 +284,11 @@ class MaskedGenerator:
         bar.close()
         with torch.no_grad():
             images = self.detokenize(tokens).cpu()
+        if frames is not None:  # the last frame is exactly the result
+            if steps % max(1, int(frames_every)) == 0:
+                frames[-1] = images
+            else:
+                frames.append(images)
         return images, tokens.cpu()
 
     # -- VQ ------------------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from clipedit.defaults import STYLE_TEXT, STYLIZE
 from clipedit.device import select_device
 from clipedit.guidance.guide import CLIPGuide, PromptLike
 from clipedit.imageio import ImageLike, as_image_batch, load_image
-from clipedit.optim import OptimResult, RunOptions, optimize, seed_everything
+from clipedit.optim import OptimResult, RunFrames, RunOptions, optimize, seed_everything
 from clipedit.models.magenta import MAGENTA_SUBDIR, magenta_file  # noqa: F401 (old import path)
 from clipedit.models.magenta import MAGENTA_ROWS, StylePredictor, StyleTransformer
 from clipedit.weights import WeightFile, get_weights
@@ -107,7 +107,7 @@ def mix_styles(content: ImageLike, styles: Sequence[ImageLike], weights: Sequenc
 
 
 @dataclass
-class StyleCLIPResult:
+class StyleCLIPResult(RunFrames):
     """StyleTransferCLIP outcome: ``image`` for ``E*``; ``embedding`` ``E*`` and ``start`` ``E0`` ``(1, 100)``."""
 
     image: torch.Tensor

@@ -13,7 +13,7 @@ from typing_extensions import Unpack
 from clipedit.device import select_device
 from clipedit.imageio import ImageLike, load_image
 from clipedit.losses import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS, VGGFeatures, content_loss, gram_loss, gram_matrix
-from clipedit.optim import OptimResult, RunOptions, optimize, seed_everything
+from clipedit.optim import OptimResult, RunFrames, RunOptions, optimize, seed_everything
 from clipedit.params import PixelImage
 
 
@@ -24,7 +24,7 @@ def _default_vgg(layers: tuple[str, ...]) -> VGGFeatures:
 
 
 @dataclass
-class GatysResult:
+class GatysResult(RunFrames):
     image: torch.Tensor
     run: OptimResult
 

@@ -29,7 +29,7 @@ from clipedit.defaults import STYLE_TEXT
 from clipedit.device import select_device
 from clipedit.guidance.guide import CLIPGuide, PromptLike
 from clipedit.imageio import ImageLike, load_image
-from clipedit.optim import OptimResult, RunOptions, optimize, seed_everything
+from clipedit.optim import OptimResult, RunFrames, RunOptions, optimize, seed_everything
 from clipedit.models.style_layers import ConditionalInstanceNorm2d
 
 NUM_STYLES = 26
@@ -207,7 +207,7 @@ def multistylize(content: ImageLike, styles: int | Sequence[int] | torch.Tensor 
 
 
 @dataclass
-class MultiStyleCLIPResult:
+class MultiStyleCLIPResult(RunFrames):
     """Result of :func:`multistyle_clip`: the image ``(1, 3, H, W)`` (CPU), the 26 mixture weights (sum 1) and the run."""
 
     image: torch.Tensor

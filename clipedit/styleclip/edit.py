@@ -22,14 +22,14 @@ from clipedit.guidance import CLIPGuide
 from clipedit.guidance.guide import PromptLike
 from clipedit.imageio import ImageLike, load_image
 from clipedit.losses import VGGFeatures
-from clipedit.optim import OptimResult, RunOptions, optimize, seed_everything
+from clipedit.optim import OptimResult, RunFrames, RunOptions, optimize, seed_everything
 from clipedit.styleclip.identity import IdentityLoss
 from clipedit.styleclip.loaders import guide_for, load_generator
 from clipedit.styleclip.stylegan2 import Generator, to_unit
 
 
 @dataclass
-class LatentEdit:
+class LatentEdit(RunFrames):
     """Result of :func:`styleclip_edit` / :func:`project`: images ``(1, 3, H, W)`` in [0, 1] (CPU), the optimised
     latent (W+ ``(1, n_latent, D)``), the start latent, and the run (loss history, snapshots)."""
 
