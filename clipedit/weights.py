@@ -46,7 +46,7 @@ class WeightFile:
 
     Attributes:
         name: table key, e.g. ``"ViT-B/32"`` or ``"magenta/predict-int8"``.
-        filename: file name in the cache (or in ``clipedit/assets`` for bundled files).
+        filename: file name in the cache (or in ``clipedit/assets`` for bundled files: a file, or a model folder).
         url: download URL (``None`` for bundled files).
         sha256: expected SHA-256 (a full hex digest or a prefix of one), ``None`` where upstream publishes none.
         description: one line for listings.
@@ -118,8 +118,11 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 def file_size(spec: WeightFile) -> int | None:
     """Bytes of ``spec``'s file: the bundled file's own size, else the table's figure."""
-    if spec.url is None and (ASSETS / spec.filename).is_file():
-        return (ASSETS / spec.filename).stat().st_size
+    path = ASSETS / spec.filename
+    if spec.url is None and path.is_file():
+        return path.stat().st_size
+    if spec.url is None and path.is_dir():  # a model folder: its files together
+        return sum(f.stat().st_size for f in path.iterdir() if f.is_file())
     return spec.size
 
 
@@ -200,8 +203,8 @@ def resolve(spec: WeightFile, download_ok: bool = True, search: Sequence[Path] =
         ModelUnavailableError: not bundled/cached and not downloadable (see :func:`download`).
     """
     if spec.url is None:
-        path = ASSETS / spec.filename
-        if not path.is_file():
+        path = ASSETS / spec.filename  # a file, or a model folder (clipedit.hub)
+        if not path.exists():
             raise ModelUnavailableError(f"bundled weights {path} are missing: reinstall clipedit")
         return path
     for path in [Path(d) / spec.filename for d in search] + [cache_dir() / spec.filename]:
@@ -259,7 +262,7 @@ for _name, _file, _path, _sha, _size, _what in [
 #: What the shapes-world generators are edited with when the caller names nothing: the offline guide after its colour
 #: phase (its loss for a colour falls as an object's colour nears it), the neutral text of global directions, and
 #: the global-direction strength/threshold chosen on the GAN's α/β grid (docs/styleclip.md).
-_SHAPES_EDITING = {"guide": "clipedit/shapes-colour", "neutral": "a shape", "global_alpha_beta": (2.0, 0.4)}
+_SHAPES_EDITING = {"guide": "clipedit/shapes-colour", "neutral": "a shape", "global_alpha_beta": [2.0, 0.4]}  # JSON-safe
 register_weights(WeightFile(
     "clipedit/shapes-stylegan2", "shapes_stylegan2.pt", None, None,
     "clipedit's earlier 32x32 demo StyleGAN2, a GAN trained on the shapes world", None, "MIT", "styleclip",
@@ -269,7 +272,7 @@ register_weights(WeightFile(
     "clipedit's 32x32 demo StyleGAN2 (the default), trained as a renderer of shapes-world scene codes",
     None, "MIT", "styleclip", _SHAPES_EDITING))
 register_weights(WeightFile(
-    "clipedit/adjustable-starry-night", "adjustable_starry_night.pt", None, None,
+    "clipedit/adjustable-starry-night", "adjustable-starry-night", None, None,
     "clipedit's loss-conditional (adjustable) style network for Starry Night, trained on Magenta's MobileNetV2",
     None, "MIT", "style"))
 register_weights(WeightFile(

@@ -50,7 +50,7 @@ def test_save_load_round_trip_and_wrong_backbone(tr, tmp_path):
         for p in ad.parameters():
             p.normal_(0, 0.1)
     want = _run(tr)
-    path = ad.save(tmp_path / "a.pt", meta={"style": "test"})
+    path = ad.save(tmp_path / "a", meta={"style": "test"})
     ad.detach()
     ad2, meta = load_adapters(path, tr)
     assert meta == {"style": "test"} and torch.equal(_run(tr), want)
@@ -61,7 +61,7 @@ def test_save_load_round_trip_and_wrong_backbone(tr, tmp_path):
         load_adapters(path, other)
     assert "\n" not in str(err.value)
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="not a clipedit adapter file"):
+    with pytest.raises(ValueError, match="not a clipedit adapter folder"):
         load_adapters(tmp_path / "junk.pt")
     with pytest.raises(ValueError, match="rank"):
         attach_adapters(tr, rank=0)

@@ -51,13 +51,16 @@ def test_the_network_is_fully_convolutional_and_conditioned(device):
 
 def test_checkpoint_round_trip(tmp_path):
     net = AdjustableStyleNet()
-    net.save(tmp_path / "n.pt", {"style": "x"})
-    back = AdjustableStyleNet.load(tmp_path / "n.pt")
+    folder = net.save(tmp_path / "n", {"style": "x"})
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    back = AdjustableStyleNet.load(folder)
     x = torch.rand(1, 3, 32, 32)
     assert torch.equal(net(x, loss_weights()), back(x, loss_weights())) and back.meta == {"style": "x"}
-    torch.save({"format": "other"}, tmp_path / "bad.pt")
-    with pytest.raises(ValueError, match="not an adjustable"):
-        AdjustableStyleNet.load(tmp_path / "bad.pt")
+    from clipedit.styleclip.mapper import LevelsMapper, save_mapper
+
+    save_mapper(LevelsMapper(8, 16), tmp_path / "mapper", "a blue circle")  # a model folder of another kind
+    with pytest.raises(ValueError, match="holds a latent-mapper, not a adjustable-style"):
+        AdjustableStyleNet.load(tmp_path / "mapper")
 
 
 @with_data

@@ -73,7 +73,7 @@ def test_callback_every_k_and_stop():
                    callback=lambda s, img, logs: calls.append((s, img.shape, logs["loss"])), callback_every=10,
                    keep_snapshots=True)
     assert [c[0] for c in calls] == [10, 20, 25] and calls[0][1] == (1, 3, 2, 2)
-    assert [s for s, _ in res.snapshots] == [10, 20, 25]
+    assert [s for s, _ in res.snapshots] == [0, 10, 20, 25]  # the start too: an animation's first frame
     x, closure = quadratic()
     res = optimize([x], closure, 100, lr=0.1, progress=False, callback=lambda s, i, l: s < 20, callback_every=5)
     assert res.stopped == "stop" and res.steps_run == 20

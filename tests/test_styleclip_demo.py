@@ -85,13 +85,13 @@ def test_cli_global_mapper_and_nada_offline(tmp_path, monkeypatch):
     assert main(["edit", "a blue circle", "--method", "global", "--samples", "2", "--neutral", "a circle",
                  "--alpha", "4.1", "--beta", "0.15", "--out", str(g), "--quiet", "--model", "clipedit/shapes"]) == 0
     assert (json.loads(g.with_suffix(".json").read_text())["beta"]) == 0.15
-    m = tmp_path / "m.pt"
+    m = tmp_path / "m"  # a model folder
     assert main(["mapper", "train", "a blue circle", "--steps", "2", "--batch", "2", "--out", str(m), "--quiet",
                  "--model", "clipedit/shapes"]) == 0
     e = tmp_path / "mapped.png"
     assert main(["edit", "a blue circle", "--method", "mapper", "--mapper", str(m), "--out", str(e), "--quiet",
                  "--model", "clipedit/shapes"]) == 0 and e.is_file()
-    n = tmp_path / "square.pt"
+    n = tmp_path / "square"  # a model folder; the before/after grid goes beside it
     assert main(["nada", "a circle", "a square", "--steps", "2", "--layers", "2", "--out", str(n), "--quiet",
                  "--model", "clipedit/shapes"]) == 0 and n.with_suffix(".png").is_file()
     a = tmp_path / "after.png"

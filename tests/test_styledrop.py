@@ -65,7 +65,7 @@ def test_lora_starts_at_the_base_switches_off_and_detaches_exactly(tmp_path):
     assert not torch.allclose(changed, base)
     with lora.disabled():
         assert torch.equal(_run(tr), base)
-    path = lora.save(tmp_path / "lora.pt", {"style": "x"})
+    path = lora.save(tmp_path / "lora", {"style": "x"})
     lora.detach()
     assert torch.equal(_run(tr), base)
     again, meta = load_adapters(path, tr)
@@ -133,8 +133,8 @@ def test_adapters_are_detached_after_training_and_sampling(gen, tmp_path):
     sample_style(gen, style, "a blue star", steps=2, progress=False)
     assert not style.adapters.attached and torch.equal(gen.logits(ids, text), before)
     assert all(not p.requires_grad for p in gen.transformer.parameters())
-    path = style.save(tmp_path / "s.pt")
-    assert path.stat().st_size < 100_000
+    path = style.save(tmp_path / "s")
+    assert (path / "model.safetensors").stat().st_size < 100_000
     back = load_style(path)
     assert back.meta["style"] == "striped" and back.meta["prompts"] == ["a red circle in striped style"]
 
@@ -228,7 +228,10 @@ def test_bad_input_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
     corrupt.write_bytes(good.read_bytes()[:60])
     junk = tmp_path / "junk.png"
     junk.write_bytes(os.urandom(300))
-    out = ["--out", str(tmp_path / "a.pt")]
+    _one_line_2(["styledrop", "train", str(good), "--content", "a red circle", "--out", str(tmp_path / "a.pt")], capsys,
+                "writes a folder")  # a model folder, never a single pickle file
+    _one_line_2(["styledrop", "train", str(good), "--content", "a red circle", "--out", str(good)], capsys, "is a file")
+    out = ["--out", str(tmp_path / "adapter")]
     _one_line_2(["styledrop", "train", str(tmp_path / "missing.png"), "--content", "a red circle", *out], capsys,
                 "not found")
     _one_line_2(["styledrop", "train", str(junk), "--content", "a red circle", *out], capsys, "style image")
@@ -241,10 +244,10 @@ def test_bad_input_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
     tr = build_shapes_transformer()
     tr.transformer_layers = tr.transformer_layers[:2]
     other = attach_adapters(tr, rank=4)
-    other_file = other.save(tmp_path / "other.pt", {"style": "x", "model": "clipedit/shapes-muse"})
+    other_file = other.save(tmp_path / "other", {"style": "x", "model": "clipedit/shapes-muse"})
     png = ["--out", str(tmp_path / "s.png")]
     _one_line_2(["styledrop", "sample", str(other_file), "a blue star", *png], capsys, "trained for a backbone")
-    _one_line_2(["styledrop", "sample", str(junk), "a blue star", *png], capsys, "not a clipedit adapter file")
+    _one_line_2(["styledrop", "sample", str(junk), "a blue star", *png], capsys, "not a clipedit adapter folder")
     _one_line_2(["styledrop", "sample", str(tmp_path / "none.pt"), "a blue star", *png], capsys, "not found")
     _one_line_2(["styledrop", "sample", str(other_file), "  ", *png], capsys, "empty")
     _one_line_2(["styledrop", "sample", str(other_file), "a blue star", "--lambda-a", "nan", *png], capsys,
@@ -256,10 +259,10 @@ def test_cli_trains_two_rounds_and_samples(tmp_path, capsys, magenta):
     style = save_image(render_styled("red", "circle", "stripes", resolution=64), tmp_path / "striped_thing.png")
     assert main(["styledrop", "train", str(style), "--content", "a red circle", "--steps", "4", "--rounds", "2",
                  "--feedback", "a blue square", "a green star", "--feedback-n", "2", "--top-k", "2",
-                 "--out", str(tmp_path / "ad.pt"), "--quiet"]) == 0
-    for name in ("ad.pt", "ad.png", "ad.json", "ad_feedback.png"):
+                 "--out", str(tmp_path / "ad"), "--quiet"]) == 0
+    for name in ("ad/model.safetensors", "ad/config.json", "ad/README.md", "ad.png", "ad.json", "ad_feedback.png"):
         assert (tmp_path / name).is_file(), name
-    assert load_style(tmp_path / "ad.pt").meta["style"] == "striped thing"  # the default descriptor: the file name
-    assert main(["styledrop", "sample", str(tmp_path / "ad.pt"), "a blue star", "--n", "2", "--steps", "4",
+    assert load_style(tmp_path / "ad").meta["style"] == "striped thing"  # the default descriptor: the file name
+    assert main(["styledrop", "sample", str(tmp_path / "ad"), "a blue star", "--n", "2", "--steps", "4",
                  "--out", str(tmp_path / "s.png"), "--quiet"]) == 0
     assert (tmp_path / "s.png").is_file() and "wrote" in capsys.readouterr().out

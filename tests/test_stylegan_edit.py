@@ -95,7 +95,7 @@ def test_mapper_starts_at_identity_and_round_trips(tmp_path):
     with torch.no_grad():
         for p in m.parameters():
             p.normal_()
-    path = save_mapper(m, tmp_path / "m.pt", "a blue circle")
+    path = save_mapper(m, tmp_path / "m", "a blue circle")
     m2, prompt = load_mapper(path)
     assert prompt == "a blue circle" and torch.equal(m2.edit(w), m.edit(w))
     with pytest.raises(FileNotFoundError):
@@ -139,7 +139,7 @@ def test_nada_trains_only_the_selected_convs_and_leaves_the_frozen_generator(G, 
     assert "conv1.noise.weight" not in changed  # noise strengths stay by default
     r_noise = nada(G, "a circle", "a square", clip, steps=3, k=1, progress=False, train_noise=True)
     assert not torch.equal(r_noise.generator.state_dict()["conv1.noise.weight"], before["conv1.noise.weight"])
-    path = save_generator(r.generator, tmp_path / "g.pt")
+    path = save_generator(r.generator, tmp_path / "g")
     from clipedit.styleclip import load_generator
 
     G2 = load_generator(path)
@@ -165,7 +165,7 @@ def test_defaults_are_the_settings_the_generator_carries(G, tmp_path):
     assert (default_neutral(demo), default_alpha_beta(demo)) == ("a shape", (2.0, 0.4))
     assert guide_for(demo, "auto") == "clipedit/shapes-colour"
     assert default_alpha_beta(G) == (4.1, 0.15) and guide_for(G, "auto") == "auto"  # built by hand: StyleCLIP's
-    copy = load_generator(save_generator(demo, tmp_path / "g.pt"))  # e.g. a NADA result: the settings travel
+    copy = load_generator(save_generator(demo, tmp_path / "g"))  # e.g. a NADA result: the settings travel
     assert copy.recommended == demo.recommended and default_neutral(copy) == "a shape"
     torch.save({"g_ema": demo.state_dict(), "latent_avg": demo.latent_avg, "config": demo.config.to_dict()},
                tmp_path / "plain.pt")

@@ -169,12 +169,12 @@ def test_adjustable_trainer_resumes_and_writes_a_loadable_network(tmp_path):
     from clipedit.style.adjustable import AdjustableStyleNet
     from lab.training.adjustable_style import train
 
-    out = tmp_path / "adj.pt"
+    out = tmp_path / "adj"
     train(out=out, steps=2, batch=2, size=64, state_dir=tmp_path / "s", progress=False)
     train(out=out, steps=3, batch=2, size=64, state_dir=tmp_path / "s", progress=False)
     net = AdjustableStyleNet.load(out)
     assert net.meta["steps"] == 3 and net.meta["fixed"] is None and len(net.meta["base"]) == 5
-    fixed = tmp_path / "fixed.pt"
+    fixed = tmp_path / "fixed"
     train(out=fixed, steps=1, batch=2, size=64, fixed=[1, 10, 10, 10, 10], progress=False)
     assert AdjustableStyleNet.load(fixed).meta["fixed"] == [1, 10, 10, 10, 10]
 

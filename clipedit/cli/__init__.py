@@ -14,13 +14,13 @@ library's signatures use.
     clipedit edit "a blue circle" --out edit.png              # StyleCLIP on the offline demo generator
     clipedit edit "a person with purple hair" --generator stylegan2-ffhq-config-f --latent latents.pt
     clipedit edit "a blue circle" --method global             # StyleCLIP global directions
-    clipedit mapper train "a blue circle" --out m.pt; clipedit edit "a blue circle" --method mapper --mapper m.pt
-    clipedit nada "a circle" "a square" --out g.pt; clipedit edit "a blue square" --generator g.pt
+    clipedit mapper train "a blue circle" --out m/; clipedit edit "a blue circle" --method mapper --mapper m/
+    clipedit nada "a circle" "a square" --out g/; clipedit edit "a blue square" --generator g/
     clipedit invert photo.jpg --generator ffhq.pkl --out inverted.png
     clipedit generate "a blue star" --out g.png --n 4          # masked generation (offline shapes model)
     clipedit vqgan "a yellow star" --out v.png [--init image.png]
-    clipedit styledrop train style.png --content "a red circle" --out adapter.pt [--rounds 2]
-    clipedit styledrop sample adapter.pt "a blue star" --out s.png [--lambda-a 2 --lambda-b 3 --n 4]
+    clipedit styledrop train style.png --content "a red circle" --out my-style/ [--rounds 2]
+    clipedit styledrop sample my-style/ "a blue star" --out s.png [--lambda-a 2 --lambda-b 3 --n 4]
     clipedit models
 """
 from __future__ import annotations

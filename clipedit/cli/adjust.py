@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ad.add_argument("content", help="content image, or a folder or quoted glob of them (one output each under --out DIR)")
     ad.add_argument("--out", type=Path, default=Path("adjusted.png"), help="output path (default adjusted.png)")
     ad.add_argument("--style", default=ADJUST.style,
-                    help=f"bundled adjustable network ({ADJUST.style}) or a checkpoint .pt (default {ADJUST.style})")
+                    help=f"bundled adjustable network ({ADJUST.style}), a model folder or a Hub repo id "
+                         f"(default {ADJUST.style})")
     ad.add_argument("--content-weight", type=positive, default=ADJUST.content_weight,
                     help=f"content weight, 0.1-10 (default {ADJUST.content_weight:g})")
     ad.add_argument("--style-weight", type=positive, default=ADJUST.style_weight,
@@ -43,14 +44,13 @@ def check(a: argparse.Namespace) -> None:
         raise UsageError(f"every weight (content, and style x layer) must lie in [{LAMBDA_MIN:g}, {LAMBDA_MAX:g}], the "
                          f"range the network was trained on; got {[round(v, 4) for v in lam.tolist()]}")
     a.layer_list = layers
-    if a.style.endswith(".pt"):
-        if not Path(a.style).is_file():
-            raise UsageError(f"adjustable style checkpoint not found: {a.style}")
-    else:
-        from clipedit.style.adjustable import ADJUSTABLE_STYLES
+    from clipedit.hub import is_pretrained_folder, looks_like_repo_id
+    from clipedit.style.adjustable import ADJUSTABLE_STYLES
 
-        if a.style not in ADJUSTABLE_STYLES:
-            raise UsageError(f"unknown --style {a.style!r}; choose from {sorted(ADJUSTABLE_STYLES)} or give a .pt file")
+    if a.style not in ADJUSTABLE_STYLES and not (is_pretrained_folder(a.style) or looks_like_repo_id(a.style)):
+        where = "is not a model folder" if Path(a.style).exists() else "not found"
+        raise UsageError(f"unknown --style {a.style!r} ({where}); choose from {sorted(ADJUSTABLE_STYLES)}, a model "
+                         "folder (lab/training/adjustable_style.py writes one) or a Hub repo id")
     check_image_memory(a.size, "--size", a.device, bytes_per_pixel=1024)
 
 

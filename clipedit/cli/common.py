@@ -79,10 +79,10 @@ def run_options(p: argparse.ArgumentParser, seed: bool = True) -> None:
 
 
 def common_options(p: argparse.ArgumentParser, steps: int | None, out: str, *, steps_help: str | None = None,
-                   model: str = "auto", model_help: str | None = None) -> None:
+                   model: str = "auto", model_help: str | None = None, out_help: str | None = None) -> None:
     """The options every optimising subcommand shares: ``--out``, ``--steps``, ``--model`` and :func:`run_options`.
     ``steps`` is the library's default (``None``: the library decides, ``steps_help`` says how)."""
-    p.add_argument("--out", type=Path, default=Path(out), help=f"output path (default {out})")
+    p.add_argument("--out", type=Path, default=Path(out), help=out_help or f"output path (default {out})")
     p.add_argument("--steps", type=positive_int, default=steps,
                    help=steps_help or f"optimisation steps (default {steps})")
     p.add_argument("--model", default=model,
@@ -134,12 +134,12 @@ def check_device(a: argparse.Namespace) -> None:
 
 
 def check_common(a: argparse.Namespace, prompt: str | None = None, images: tuple[tuple[str, str], ...] = (),
-                 many: str | None = None, default_out: str = "") -> None:
+                 many: str | None = None, default_out: str = "", out_folder: bool = False) -> None:
     """What every subcommand checks first: the prompt, input images, the output path and the device.
 
     ``many`` names the input that may also be a folder or a glob (:mod:`clipedit.cli.batch`): then ``a.inputs`` lists
     its files and ``a.out_dir`` is the output folder (``--out``, or ``default_out`` without its suffix); otherwise
-    ``a.inputs`` is ``None``.
+    ``a.inputs`` is ``None``. ``out_folder``: ``--out`` names a model folder (:mod:`clipedit.hub`), not a file.
     """
     from clipedit.checks import check_image_file, check_output
 
@@ -158,7 +158,11 @@ def check_common(a: argparse.Namespace, prompt: str | None = None, images: tuple
         value = getattr(a, dest, None)
         if value and not (a.inputs is not None and dest == many):
             check_image_file(value, label)
-    if a.inputs is None:
+    if out_folder:
+        from clipedit.hub import CONFIG_FILE, check_folder_out
+
+        check_output(check_folder_out(a.out) / CONFIG_FILE)  # a writable folder (made if missing), not a file
+    elif a.inputs is None:
         check_output(a.out)
     if getattr(a, "video", None) is not None:
         from clipedit.animation import check_animation_path
@@ -169,12 +173,24 @@ def check_common(a: argparse.Namespace, prompt: str | None = None, images: tuple
     check_device(a)
 
 
+def check_model_source(value: str, what: str, names: str = "`clipedit models`") -> None:
+    """A model argument is a table name (checked by the caller), an existing file or model folder, or a Hub repo id
+    (``owner/name``, fetched or refused when the model loads)."""
+    from clipedit.hub import is_pretrained_folder, looks_like_repo_id
+
+    p = Path(value).expanduser()
+    if not (p.is_file() or is_pretrained_folder(p) or looks_like_repo_id(value)):
+        kind = "folder" if p.is_dir() else "file"
+        raise UsageError(f"{what} {kind} not found: {value}" + (" (not a clipedit model folder)" if p.is_dir() else "")
+                         + f" (names: {names})")
+
+
 def check_generator(a: argparse.Namespace) -> None:
-    """A StyleGAN2 ``--generator`` is a row of the weights table or an existing file."""
+    """A StyleGAN2 ``--generator`` is a row of the weights table, a file, a model folder or a Hub repo id."""
     from clipedit.weights import WEIGHTS
 
-    if a.generator and a.generator not in WEIGHTS and not Path(a.generator).expanduser().is_file():
-        raise UsageError(f"--generator file not found: {a.generator} (names: `clipedit models`)")
+    if a.generator and a.generator not in WEIGHTS:
+        check_model_source(a.generator, "--generator")
 
 
 def int_list(text: str, what: str) -> list[int]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from clipedit.cli.common import (UsageError, check_common, check_generator, common_options, finite_float, frames_every,
+from clipedit.cli.common import (UsageError, check_common, check_generator, check_model_source, common_options,
+                                 finite_float, frames_every,
                                  non_negative, positive, positive_int, progress_flag, video_options, write_video)
 from clipedit.defaults import EDIT
 
@@ -36,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--method", choices=["optimise", "mapper", "global"], default="optimise",
                    help="optimise (latent optimisation, default), mapper (a trained --mapper file) or global "
                         "(global directions in StyleSpace)")
-    e.add_argument("--mapper", default=None, help="--method mapper: the file from `clipedit mapper train`")
+    e.add_argument("--mapper", default=None,
+                   help="--method mapper: the folder from `clipedit mapper train` (or a Hub repo id)")
     e.add_argument("--alpha", type=finite_float, default=None,
                    help="--method global: edit strength α (default: the generator's own, else StyleCLIP's 4.1)")
     e.add_argument("--beta", type=non_negative, default=None,
@@ -68,8 +70,8 @@ def check(a: argparse.Namespace) -> None:
         raise UsageError("--method mapper needs --mapper FILE (train one with `clipedit mapper train PROMPT`)")
     if a.mapper and a.method != "mapper":
         raise UsageError("--mapper is used with --method mapper")
-    if a.mapper and not Path(a.mapper).expanduser().is_file():
-        raise UsageError(f"--mapper file not found: {a.mapper}")
+    if a.mapper:
+        check_model_source(a.mapper, "--mapper", names="a folder from `clipedit mapper train`")
     if a.method == "global":
         if a.beta is not None and not 0 <= a.beta <= 1:
             raise UsageError(f"--beta is a cosine threshold in [0, 1], got {a.beta:g}")

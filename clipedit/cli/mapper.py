@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     mpsub = mp.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
     mt = mpsub.add_parser("train", help="train a mapper for PROMPT on sampled latents")
     mt.add_argument("prompt", help='the edit, e.g. "a blue circle"')
-    common_options(mt, steps=MAPPER.steps, out="mapper.pt")
+    common_options(mt, steps=MAPPER.steps, out="mapper", out_help="the model folder to write: model.safetensors, "
+                   "config.json, README.md (default mapper/)")
     mt.add_argument("--generator", default=None, help="as for edit (default: the offline demo generator)")
     mt.add_argument("--batch", type=positive_int, default=MAPPER.batch, help=f"latents per step (default {MAPPER.batch})")
     mt.add_argument("--lr", type=positive, default=MAPPER.lr,
@@ -26,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def check(a: argparse.Namespace) -> None:
-    check_common(a, a.prompt)
+    check_common(a, a.prompt, out_folder=True)
     check_generator(a)
 
 

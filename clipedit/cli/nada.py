@@ -13,7 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     nd = sub.add_parser(NAME, help="StyleGAN-NADA: shift a generator's domain from SOURCE text to TARGET text")
     nd.add_argument("source", help='what the generator draws now, e.g. "a circle"')
     nd.add_argument("target", help='what it should draw, e.g. "a square"')
-    common_options(nd, steps=NADA.steps, out="nada.pt")
+    common_options(nd, steps=NADA.steps, out="nada-generator", out_help="the model folder to write: model.safetensors, "
+                   "config.json, README.md (default nada-generator/); a before/after grid goes beside it")
     nd.add_argument("--generator", default=None, help="as for edit (default: the offline demo generator)")
     nd.add_argument("--layers", type=positive_int, default=None,
                     help="k: W+ layers trained per step, chosen adaptively (default: all)")
@@ -25,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def check(a: argparse.Namespace) -> None:
-    check_common(a, a.source)
+    check_common(a, a.source, out_folder=True)
     if not a.target.strip():
         raise UsageError("the target text is empty: say what the generator should draw, e.g. \"a square\"")
     if a.source.strip() == a.target.strip():

@@ -18,7 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("image", help="the style image")
     tr.add_argument("--content", required=True, help='what the style image shows, e.g. "a red circle"')
     tr.add_argument("--style", default=None, help='style descriptor, "… in {style} style" (default: the file name)')
-    tr.add_argument("--out", type=Path, default=Path("adapter.pt"), help="adapter file (default adapter.pt)")
+    tr.add_argument("--out", type=Path, default=Path("adapter"),
+                    help="the adapter folder to write: model.safetensors, config.json, README.md (default adapter/); "
+                         "a preview PNG and a JSON report go beside it")
     # None: the settings' own (StyleDropSettings, or PAPER with --paper), so --paper is not overridden
     tr.add_argument("--steps", type=positive_int, default=None,
                     help=f"training steps per round (default {STYLEDROP_TRAIN.steps}; 1000 with --paper)")
@@ -38,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--top-k", type=positive_int, default=STYLEDROP_TRAIN.top_k,
                     help=f"round 2: images kept (default {STYLEDROP_TRAIN.top_k})")
     sp = sdsub.add_parser("sample", help="sample in a learnt style with two-scale guidance")
-    sp.add_argument("adapter", help="an adapter file from `clipedit styledrop train`")
+    sp.add_argument("adapter", help="an adapter folder from `clipedit styledrop train` (or a Hub repo id)")
     sp.add_argument("prompt", help='the content, e.g. "a blue star" (the style descriptor is appended)')
     sp.add_argument("--out", type=Path, default=Path("styled.png"), help="output image (default styled.png)")
     sp.add_argument("--n", type=positive_int, default=STYLEDROP_SAMPLE.n, help=f"images (default {STYLEDROP_SAMPLE.n})")
@@ -71,7 +73,12 @@ def check(a: argparse.Namespace) -> None:
     from clipedit.checks import check_output
     from clipedit.models.muse import list_generators
 
-    check_output(a.out)
+    if a.action == "train":
+        from clipedit.hub import CONFIG_FILE, check_folder_out
+
+        check_output(check_folder_out(a.out) / CONFIG_FILE)
+    else:
+        check_output(a.out)
     if getattr(a, "video", None) is not None:
         from clipedit.animation import check_animation_path
 
@@ -93,11 +100,12 @@ def check(a: argparse.Namespace) -> None:
 
     if not a.prompt.strip():
         raise UsageError('the prompt is empty: describe the content, e.g. "a blue star"')
-    if not Path(a.adapter).is_file():
-        raise FileNotFoundError(f"adapter file not found: {a.adapter}")
+    from clipedit.cli.common import check_model_source
+
+    check_model_source(a.adapter, "adapter", names="a folder from `clipedit styledrop train`")
     from clipedit.models.muse import transformer_signature
 
-    ad, meta = load_adapters(a.adapter)  # a few kB: refuses a file that is not an adapter file, in one line
+    ad, meta = load_adapters(a.adapter)  # a few kB: refuses a folder that is not an adapter folder, in one line
     if "style" not in meta:
         raise UsageError(f"{a.adapter} has no style descriptor: write it with `clipedit styledrop train`")
     model = a.model or meta.get("model", GENERATE.model)
@@ -137,14 +145,14 @@ def _train(a: argparse.Namespace) -> int:
         style = retrain_with_feedback(gen, style, image, a.content, fb, settings=settings, progress=progress_flag(a))
         grid = make_grid(fb.images, nrow=a.feedback_n, padding=2, pad_value=1.0)
         save_image(upscale(grid[None], None), a.out.with_name(a.out.stem + "_feedback.png"))
-    out = a.out.with_suffix(a.out.suffix or ".pt")
-    style.save(out)
+    out = style.save(a.out)
     preview = sample_style(gen, style, [a.content], n=4, seed=a.seed, progress=False).images
     ref = torch.nn.functional.interpolate(image.cpu(), size=preview.shape[-2:], mode="bilinear", antialias=True)
     png = save_image(upscale(make_grid(torch.cat([ref, preview]), nrow=5, padding=2, pad_value=1.0)[None], None),
                      out.with_suffix(".png"))
     js = write_report(out, **style.meta, log=style.log)
-    print(f"wrote {out} ({out.stat().st_size / 1024:.0f} kB, {style.adapters.num_parameters():,} parameters), "
+    print(f"wrote {out}/ ({(out / 'model.safetensors').stat().st_size / 1024:.0f} kB, "
+          f"{style.adapters.num_parameters():,} parameters), "
           f"{png} (style image, then samples) and {js}")
     return 0
 

@@ -25,7 +25,6 @@ True
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import re
 from pathlib import Path
@@ -34,7 +33,8 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-FORMAT = "clipedit-adapters/1"
+#: The model-folder kind (:mod:`clipedit.hub`) of saved adapters.
+KIND = "styledrop-adapters"
 #: The adapter kinds: StyleDrop's bottleneck adapter, and LoRA through peft.
 KINDS = ("adapter", "lora")
 #: LoRA's targets: the query, key, value and output projections of both attentions in every transformer layer.
@@ -127,16 +127,22 @@ class AdapterSet(nn.Module):
         return self.num_parameters() / sum(p.numel() for p in transformer.parameters())
 
     def save(self, path: str | os.PathLike, meta: dict | None = None) -> Path:
-        """Write the adapters alone (a few kB to MB) with the backbone signature and ``meta``."""
+        """Write the adapters alone (a few kB to MB) as a model folder, with the backbone signature and ``meta``."""
         return _write(path, self.kind, self.signature, self.rank, self.state_dict(), meta)
 
 
 def _write(path: str | os.PathLike, kind: str, signature: dict, rank: int, state: dict, meta: dict | None) -> Path:
-    buf = io.BytesIO()
-    torch.save({"format": FORMAT, "kind": kind, "signature": signature, "rank": rank,
-                "state_dict": {k: v.detach().cpu() for k, v in state.items()}, "meta": meta or {}}, buf)
-    Path(path).write_bytes(buf.getvalue())
-    return Path(path)
+    """A model folder (:mod:`clipedit.hub`) of adapters: the tensors, and in ``config.json`` the adapter kind, rank,
+    the backbone's shape they fit and ``meta`` (the style, prompts, settings, backbone name)."""
+    from clipedit.hub import save_pretrained
+
+    meta = dict(meta or {})
+    style, model = meta.get("style", "a style"), meta.get("model", "a masked generative transformer")
+    card = (f"StyleDrop {kind}s (rank {rank}) for the style \"{style}\" on {model} "
+            f"({signature.get('layers')} layers, width {signature.get('hidden_size')}), trained with clipedit.\n\n"
+            f"Use them: `clipedit styledrop sample {Path(path).name} \"a blue star\"`")
+    return save_pretrained(path, state, {"adapter_kind": kind, "rank": rank, "signature": signature, "meta": meta},
+                           kind=KIND, card=card)
 
 
 def _peft():
@@ -263,25 +269,30 @@ def lora_rank_for(transformer: nn.Module, budget: int) -> int:
 
 
 def load_adapters(path: str | os.PathLike, transformer: nn.Module | None = None) -> tuple[StyleAdapters, dict]:
-    """Read an adapter file; attach it to ``transformer`` when given. Returns ``(adapters, meta)``.
+    """Read an adapter folder (or Hub repo id); attach it to ``transformer`` when given. Returns ``(adapters, meta)``.
 
     Raises:
-        ValueError: not an adapter file, or made for a backbone of another shape (one line).
+        FileNotFoundError: no such folder.
+        ValueError: not an adapter folder, or made for a backbone of another shape (one line).
     """
+    from clipedit.hub import load_pretrained
+
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ValueError(f"{path} is not a clipedit adapter file ({FORMAT}): {type(err).__name__}") from None
-    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a clipedit adapter file ({FORMAT})")
-    kind = obj.get("kind", "adapter")
+        state, cfg = load_pretrained(path, KIND)
+    except FileNotFoundError as err:
+        if Path(path).exists():  # a file, or a folder that is not a model folder
+            raise ValueError(f"{path} is not a clipedit adapter folder ({KIND}): {err}") from None
+        raise
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(f"{path} is not a clipedit adapter folder ({KIND}): {str(err).splitlines()[0]}") from None
+    kind = cfg.get("adapter_kind", "adapter")
     if kind not in KINDS:
         raise ValueError(f"{path} holds adapters of an unknown kind {kind!r}")
-    ad: StyleAdapters = (AdapterSet if kind == "adapter" else LoraSet)(obj["signature"], obj["rank"])
+    ad: StyleAdapters = (AdapterSet if kind == "adapter" else LoraSet)(cfg["signature"], cfg["rank"])
     try:
-        ad.load_state_dict(obj["state_dict"])
+        ad.load_state_dict(state)
     except RuntimeError as err:
-        raise ValueError(f"{path} is a damaged adapter file: {str(err).splitlines()[0]}") from None
+        raise ValueError(f"{path} is a damaged adapter folder: {str(err).splitlines()[0]}") from None
     if transformer is not None:
         ad.attach(transformer)
-    return ad, obj.get("meta", {})
+    return ad, cfg.get("meta", {})

@@ -105,23 +105,30 @@ class AdjustableStyleNet(nn.Module):
     def forward(self, content: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         return self.transformer(content, self.condition(weights, content.shape[0]))
 
-    def save(self, path: str | Path, meta: dict[str, Any] | None = None) -> None:
-        """Write the compact checkpoint ``{"format", "config", "state_dict", "meta"}``."""
-        sd = {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}
-        torch.save({"format": "clipedit-adjustable-style/1", "config": asdict(self.config), "state_dict": sd,
-                    "meta": meta or {}}, path)
+    def save(self, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
+        """Write the network as a model folder (:mod:`clipedit.hub`): its weights, and in ``config.json`` its
+        architecture and ``meta`` (the style, the training settings, the loss network, the log); returns it."""
+        from clipedit.hub import save_pretrained
+
+        meta = dict(meta or {})
+        card = (f"An adjustable (loss-conditional) style network for {meta.get('style', 'a style')}, trained with "
+                f"clipedit: one network, the content and per-layer style weights chosen at run time in "
+                f"[{LAMBDA_MIN:g}, {LAMBDA_MAX:g}].\n\nUse it: `clipedit adjust photo.jpg --style {Path(path).name} "
+                "--style-weight 0.3`")
+        return save_pretrained(path, self.state_dict(), {"architecture": asdict(self.config), "meta": meta}, kind=KIND,
+                               card=card)
 
     @classmethod
     def load(cls, path: str | Path) -> "AdjustableStyleNet":
-        """Read a checkpoint written by :meth:`save` (weights only; no pickled code)."""
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(ck, dict) or ck.get("format") != "clipedit-adjustable-style/1":
-            raise ValueError(f"{path} is not an adjustable style network checkpoint")
-        cfg = dict(ck["config"])
+        """Read a model folder (or Hub repo id) written by :meth:`save` (tensors only; nothing runs on load)."""
+        from clipedit.hub import load_pretrained
+
+        tensors, config = load_pretrained(path, KIND)
+        cfg = dict(config["architecture"])
         cfg["widths"] = tuple(cfg["widths"])
         net = cls(AdjustableConfig(**cfg))
-        net.load_state_dict(ck["state_dict"])
-        net.meta = ck.get("meta", {})
+        net.load_state_dict(tensors)
+        net.meta = config.get("meta", {})
         return net.eval().requires_grad_(False)
 
 
@@ -219,24 +226,29 @@ class VGGActivations(nn.Module):
 #: ``python -m lab.training.adjustable_style`` (settings in docs/development.md).
 ADJUSTABLE_STYLES: dict[str, WeightFile] = {"starry_night": get_weights("clipedit/adjustable-starry-night")}
 DEFAULT_STYLE = ADJUST.style
+#: The model-folder kind (:mod:`clipedit.hub`) of an adjustable network.
+KIND = "adjustable-style"
 
 _NETS: dict[tuple[str, str], AdjustableStyleNet] = {}
 
 
-def adjustable_path(style: str = DEFAULT_STYLE) -> Path:
-    """Path of a bundled adjustable network (by style name) or of a checkpoint file."""
-    p = Path(style)
-    if p.suffix == ".pt":
-        if not p.is_file():
-            raise FileNotFoundError(f"adjustable style checkpoint not found: {p}")
-        return p
-    if style not in ADJUSTABLE_STYLES:
-        raise ValueError(f"unknown adjustable style {style!r}; choose from {sorted(ADJUSTABLE_STYLES)} or give a .pt file")
-    return resolve(ADJUSTABLE_STYLES[style])
+def adjustable_path(style: str = DEFAULT_STYLE) -> Path | str:
+    """The model folder of a bundled adjustable network (by style name), or ``style`` itself when it is a folder
+    (or a Hub repo id) of one."""
+    from clipedit.hub import is_pretrained_folder, looks_like_repo_id
+
+    if style in ADJUSTABLE_STYLES:
+        return resolve(ADJUSTABLE_STYLES[style])
+    if is_pretrained_folder(style) or looks_like_repo_id(style):
+        return style
+    if Path(style).exists():
+        raise ValueError(f"{style} is not an adjustable network folder (model.safetensors, config.json)")
+    raise ValueError(f"unknown adjustable style {style!r}; choose from {sorted(ADJUSTABLE_STYLES)} or give a folder")
 
 
 def load_adjustable(style: str = DEFAULT_STYLE, device: str | torch.device | None = None) -> AdjustableStyleNet:
-    """The adjustable network for ``style`` (bundled name or ``.pt`` path) on ``device``, cached per process."""
+    """The adjustable network for ``style`` (bundled name, model folder or Hub repo id) on ``device``, cached per
+    process."""
     dev = select_device(device)
     path = adjustable_path(style)
     key = (str(path), str(dev))

@@ -218,7 +218,8 @@ def _reason(err: Exception) -> str:
 
 def load_generator(source: str | os.PathLike | None = None, device: str | torch.device | None = None,
                    download: bool = True) -> Generator:
-    """A ready generator (eval mode, no grad) from a name, a ``.pt``/``.pkl`` path, or the bundled demo (``None``).
+    """A ready generator (eval mode, no grad) from a name, a model folder or Hub repo id (what :func:`save_generator`
+    writes, e.g. a NADA result), a ``.pt``/``.pkl`` path, or the bundled demo (``None``).
 
     Names: the bundled ``clipedit/shapes-renderer`` (the default) and ``clipedit/shapes-stylegan2`` (:data:`BUNDLED`), and the
     FFHQ checkpoints in :data:`GENERATORS` (downloaded to the clipedit cache; offline a clear
@@ -235,12 +236,15 @@ def load_generator(source: str | os.PathLike | None = None, device: str | torch.
         path = resolve(GENERATORS[name], download_ok=download)
         recommended = dict(GENERATORS[name].recommended)
     else:
+        from clipedit.hub import is_pretrained_folder, looks_like_repo_id
+
         path = Path(name).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"generator checkpoint not found: {path} (names: {[*BUNDLED, *GENERATORS]})")
+        if not (path.is_file() or is_pretrained_folder(path) or looks_like_repo_id(name)):
+            raise FileNotFoundError(f"generator checkpoint not found: {path} (names: {[*BUNDLED, *GENERATORS]}, a "
+                                    "model folder or a Hub repo id)")
     try:
-        sd, w_avg, config, in_file = _state_from_file(path)
-    except UnsafePickleError:
+        sd, w_avg, config, in_file = _state_from_file(path) if path.is_file() else _from_folder(name)
+    except (UnsafePickleError, ModelUnavailableError):
         raise
     except Exception as err:  # truncated, random bytes, a pickled object in a .pt, an HTML page from Google Drive
         if name in GENERATORS:
@@ -263,6 +267,37 @@ def load_generator(source: str | os.PathLike | None = None, device: str | torch.
     G.source = name  # what it was loaded from, for messages and reports
     G.recommended = {**recommended, **in_file}  # the table row's settings, or those the file carries
     return G.to(select_device(device)).eval().requires_grad_(False)
+
+
+KIND = "stylegan2-generator"
+
+
+def save_generator(G: Generator, path: str | os.PathLike, meta: dict | None = None) -> Path:
+    """Write ``G`` as a model folder (:mod:`clipedit.hub`): ``model.safetensors`` (its weights and ``latent_avg``),
+    ``config.json`` (the architecture, what it was trained from, and the settings it recommends, so an adapted
+    generator keeps the guide it is edited with) and a model card. :func:`load_generator` and ``clipedit edit
+    --generator`` read it; returns the folder."""
+    from clipedit.hub import save_pretrained
+
+    meta = dict(meta or {})
+    tensors = {f"g_ema.{k}": v for k, v in G.state_dict().items()}
+    tensors["latent_avg"] = G.latent_avg
+    made = (f"adapted by StyleGAN-NADA from \"{meta['source']}\" to \"{meta['target']}\"" if "source" in meta
+            else "saved by clipedit")
+    card = (f"A StyleGAN2 generator ({G.size} px, {G.n_latent} W+ vectors), {made}, from "
+            f"{getattr(G, 'source', 'a generator')}.\n\nUse it: `clipedit edit \"...\" --generator {Path(path).name}`")
+    return save_pretrained(path, tensors, {"architecture": G.config.to_dict(), "trained_from": getattr(G, "source", None),
+                                           "recommended": dict(getattr(G, "recommended", {})), "trained": meta},
+                           kind=KIND, card=card)
+
+
+def _from_folder(source: str | os.PathLike) -> tuple[dict, torch.Tensor, dict, dict]:
+    """``(state dict, w_avg, config, recommended)`` of a generator folder or Hub repo id."""
+    from clipedit.hub import load_pretrained
+
+    tensors, config = load_pretrained(source, KIND)
+    sd = {k.removeprefix("g_ema."): v for k, v in tensors.items() if k.startswith("g_ema.")}
+    return sd, tensors.get("latent_avg"), config["architecture"], dict(config.get("recommended") or {})
 
 
 def recommended_settings(generator: str | os.PathLike | Generator | None) -> dict:

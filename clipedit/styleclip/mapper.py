@@ -79,26 +79,35 @@ class LevelsMapper(nn.Module):
         return {"n_latent": self.n_latent, "style_dim": self.style_dim, "layers": self.layers, "levels": list(self.levels)}
 
 
+KIND = "latent-mapper"
+
+
 def save_mapper(mapper: LevelsMapper, path: str | os.PathLike, prompt: str, meta: dict | None = None) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"mapper": {k: v.detach().cpu() for k, v in mapper.state_dict().items()}, "config": mapper.config(),
-                "prompt": prompt, "meta": meta or {}}, path)
-    return path
+    """Write ``mapper`` as a model folder (:mod:`clipedit.hub`: ``model.safetensors``, ``config.json`` with its
+    architecture, prompt and training record, a model card); returns the folder."""
+    from clipedit.hub import save_pretrained
+
+    meta = dict(meta or {})
+    generator, steps, model = meta.get("generator", "not recorded"), meta.get("steps", "?"), meta.get("model", "?")
+    card = (f"A StyleCLIP latent mapper (clipedit) for the edit \"{prompt}\": `w + 0.1·M(w)` in one forward pass.\n\n"
+            f"Generator: {generator}. Trained {steps} steps, guided by {model}.\n\n"
+            f"Use it: `clipedit edit \"{prompt}\" --method mapper --mapper {Path(path).name}`")
+    return save_pretrained(path, mapper.state_dict(), {"architecture": mapper.config(), "prompt": prompt,
+                                                       "trained": meta}, kind=KIND, card=card)
 
 
 def load_mapper(path: str | os.PathLike, device: str | torch.device | None = None) -> tuple[LevelsMapper, str]:
-    """A trained mapper and its prompt from a file written by :func:`train_mapper` / ``clipedit mapper train``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"mapper file not found: {path} (train one with `clipedit mapper train PROMPT --out FILE`)")
-    d = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(d, dict) or "mapper" not in d or "config" not in d:
-        raise ValueError(f"{path} is not a clipedit mapper file (expected keys 'mapper' and 'config')")
-    cfg = d["config"]
+    """A trained mapper and its prompt from a model folder (or Hub repo id) written by :func:`save_mapper` /
+    ``clipedit mapper train``."""
+    from clipedit.hub import load_pretrained
+
+    if not Path(path).expanduser().exists() and "/" not in os.fspath(path).strip("/"):
+        raise FileNotFoundError(f"mapper not found: {path} (train one with `clipedit mapper train PROMPT --out DIR`)")
+    tensors, config = load_pretrained(path, KIND)
+    cfg = config["architecture"]
     m = LevelsMapper(cfg["n_latent"], cfg["style_dim"], cfg.get("layers", 4), tuple(cfg.get("levels", LEVELS)))
-    m.load_state_dict(d["mapper"])
-    return m.to(device or "cpu").eval(), d.get("prompt", "")
+    m.load_state_dict(tensors)
+    return m.to(device or "cpu").eval(), config.get("prompt", "")
 
 
 @dataclass

@@ -33,6 +33,7 @@ from torch import nn
 from clipedit.defaults import NADA
 from clipedit.guidance.guide import clip_embed
 from clipedit.models.openai_clip import ClipModel
+from clipedit.styleclip.loaders import save_generator  # noqa: F401  (NADA's output is saved with it)
 from clipedit.styleclip.stylegan2 import Generator, to_unit
 
 
@@ -177,16 +178,3 @@ def nada(generator: Generator, source: str, target: str, model: ClipModel, *, st
                     desc=f"NADA {source!r} -> {target!r}")
     out = trained.eval().requires_grad_(False)
     return NadaResult(out, st.log, st.seconds, st.step, dict(sorted(counts.items())))
-
-
-def save_generator(G: Generator, path: str | os.PathLike, meta: dict | None = None) -> Path:
-    """Write ``G`` as a rosinality-format checkpoint (``g_ema``, ``latent_avg``, ``config``) that
-    :func:`clipedit.styleclip.load_generator` and ``clipedit edit --generator`` read. The settings ``G`` recommends
-    (``G.recommended``: the guide it is edited with, …) travel in the file, so the adapted generator keeps them."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"g_ema": {k: v.detach().cpu().clone() for k, v in G.state_dict().items()},
-                "latent_avg": G.latent_avg.detach().cpu().clone(), "config": G.config.to_dict(), "meta": meta or {},
-                "recommended": dict(getattr(G, "recommended", {}))},
-               path)
-    return path

@@ -78,7 +78,8 @@ class TrainedStyle:
 
 
 def load_style(path: str | Path) -> TrainedStyle:
-    """Read an adapter file written by :meth:`TrainedStyle.save` (detached; one-line ``ValueError`` if bad)."""
+    """Read an adapter folder (or Hub repo id) written by :meth:`TrainedStyle.save` (detached; one-line ``ValueError``
+    if bad)."""
     ad, meta = load_adapters(path)
     return TrainedStyle(ad, meta)
 

@@ -1,8 +1,9 @@
-"""The one training loop: every network clipedit trains (the offline guide, the demo StyleGAN2, the adjustable
-style network) runs on :func:`train_loop`.
+"""The one training loop: every network clipedit trains runs on :func:`train_loop`: the mapper, NADA and StyleDrop
+in the library, and the lab's trainers of the bundled models (``lab/training``: the offline guide, the demo
+StyleGAN2s, the masked generator, the adjustable style network).
 
 It is built on Hugging Face ``accelerate``: one process on a laptop, and the same script under
-``accelerate launch --num_processes 8 -m clipedit.training.<trainer> ...`` on several GPUs or nodes (the
+``accelerate launch --num_processes 8 -m lab.training.<trainer> ...`` on several GPUs or nodes (the
 ``Accelerator`` wraps models and optimisers for data parallelism, and ``backward``/``save_state`` do the right
 thing in every process; a step function must call the prepared modules, ``state.modules[name](...)``, for their
 gradients to be synchronised — the adjustable-style trainer does; the two small shapes-world trainers call

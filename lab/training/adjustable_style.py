@@ -3,11 +3,11 @@
 One-off, on the shared training loop (:mod:`clipedit.training.loop`: seed, step/time budget, checkpoints, resume)::
 
     # the bundled network: λ log-uniform on [0.1, 10]^5 per example
-    python -m lab.training.adjustable_style --style starry_night --steps 2500 --state runs/adj
+    python -m lab.training.adjustable_style --style starry_night --steps 3500 --out runs/adjustable-starry-night
     # a fixed-λ network with the same step budget (YOTO's baseline)
-    python -m lab.training.adjustable_style --fixed 1,10,10,10,10 --steps 2500 --out runs/fixed_s10.pt
+    python -m lab.training.adjustable_style --fixed 1,10,10,10,10 --steps 3500 --out runs/fixed_s10
     # the table of docs/style.md: each loss term on held-out photos, conditioned vs fixed
-    python -m lab.training.adjustable_style compare runs/fixed_*.pt
+    python -m lab.training.adjustable_style compare runs/fixed_*
 
 Per example the loss is ``Σ_i λ_i t_i / Σ_i λ_i`` over the normalised terms ``t`` of
 :class:`~clipedit.style.adjustable.AdjustableLoss` (content, four Gram terms). Dividing by ``Σ λ`` leaves each
@@ -58,7 +58,7 @@ def make_loss(style: str, photos: Sequence[torch.Tensor], crop: int, loss_net: s
     return loss
 
 
-def train(style: str = "starry_night", out: Path = Path("adjustable.pt"), steps: int | None = 2500, minutes: float | None = None,
+def train(style: str = "starry_night", out: Path = Path("adjustable"), steps: int | None = 2500, minutes: float | None = None,
           batch: int = 4, size: int = 128, lr: float = 1e-3, seed: int = 0, fixed: Sequence[float] | None = None,
           state_dir: Path | None = None, progress: bool | None = None, loss_net: str = "mobilenet") -> AdjustableStyleNet:
     """Train one network (conditioned on λ, or for the single ``fixed`` λ) and write it to ``out``."""
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     if argv[:1] == ["compare"]:
         p = argparse.ArgumentParser(prog="adjustable_style compare")
         p.add_argument("fixed", nargs="+", type=Path)
-        p.add_argument("--conditioned", type=Path, default=ASSETS / "adjustable_starry_night.pt")
+        p.add_argument("--conditioned", type=Path, default=ASSETS / "adjustable-starry-night")
         p.add_argument("--json", type=Path, default=None, help="also write the rows here")
         a = p.parse_args(argv[1:])
         rows = compare(a.conditioned, a.fixed)
