@@ -121,6 +121,56 @@ def load_pretrained(source: str | os.PathLike, kind: str) -> tuple[dict[str, tor
     return load_file(str(folder / MODEL_FILE)), config
 
 
+_TENSOR = "__tensor__"
+
+
+def _split(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
+    """``obj`` with every tensor moved into ``tensors`` (under its dotted path) and replaced by a reference."""
+    if isinstance(obj, torch.Tensor):
+        tensors[prefix] = obj
+        return {_TENSOR: prefix}
+    if isinstance(obj, Mapping):
+        return {str(k): _split(v, f"{prefix}.{k}" if prefix else str(k), tensors) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_split(v, f"{prefix}.{i}" if prefix else str(i), tensors) for i, v in enumerate(obj)]
+    return obj
+
+
+def _join(obj: Any, tensors: Mapping[str, torch.Tensor]) -> Any:
+    if isinstance(obj, dict):
+        if set(obj) == {_TENSOR}:
+            return tensors[obj[_TENSOR]]
+        return {k: _join(v, tensors) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_join(v, tensors) for v in obj]
+    return obj
+
+
+def save_checkpoint(folder: str | os.PathLike, checkpoint: Mapping[str, Any], *, kind: str, card: str,
+                    licence: str = "mit") -> Path:
+    """Write a nested checkpoint (dicts and lists holding tensors, numbers and strings) as a model folder: the
+    tensors into ``model.safetensors`` under their dotted paths, the rest into ``config.json`` (``"checkpoint"``),
+    tensors referenced there by path. :func:`load_checkpoint` gives the same structure back (tuples as lists)."""
+    tensors: dict[str, torch.Tensor] = {}
+    structure = _split(dict(checkpoint), "", tensors)
+    return save_pretrained(folder, tensors, {"checkpoint": structure}, kind=kind, card=card, licence=licence)
+
+
+def load_checkpoint(source: str | os.PathLike, kind: str) -> dict[str, Any]:
+    """The nested checkpoint a :func:`save_checkpoint` folder (or Hub repo id) holds."""
+    tensors, config = load_pretrained(source, kind)
+    return _join(config["checkpoint"], tensors)
+
+
+def read_checkpoint(source: str | os.PathLike, kind: str) -> dict[str, Any]:
+    """:func:`load_checkpoint`, with one line for a single file (clipedit before 0.3 wrote pickled ``.pt`` files:
+    ``python -m lab.convert_assets`` turns one into a folder)."""
+    if Path(source).expanduser().is_file():
+        raise ValueError(f"{source} is a single file; clipedit reads model folders (model.safetensors, config.json): "
+                         "convert an older .pt with python -m lab.convert_assets")
+    return load_checkpoint(source, kind)
+
+
 def push_to_hub(folder: str | os.PathLike, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
     """Upload a model folder to the Hub as ``repo_id`` (created if missing); returns the repo's URL."""
     import huggingface_hub
@@ -133,5 +183,5 @@ def push_to_hub(folder: str | os.PathLike, repo_id: str, *, private: bool = Fals
     return str(url)
 
 
-__all__ = ["save_pretrained", "load_pretrained", "resolve_pretrained", "push_to_hub", "is_pretrained_folder",
+__all__ = ["save_pretrained", "load_pretrained", "save_checkpoint", "load_checkpoint", "read_checkpoint", "resolve_pretrained", "push_to_hub", "is_pretrained_folder",
            "looks_like_repo_id", "check_folder_out", "MODEL_FILE", "CONFIG_FILE", "CARD_FILE"]

@@ -5,7 +5,7 @@ anything with the guide that produced it: different architecture (a plain
 VGG-style CNN with two softmax heads, no attention, no text tower), different
 objective (supervised classification, not contrastive), different seed and
 augmentations, trained on all colour/shape pairs by the lab script
-``python -m lab.training.judge`` (weights bundled as ``clipedit/assets/judge.pt``).
+``python -m lab.training.judge`` (weights bundled as the model folder ``clipedit/assets/judge``).
 
 It is trained with heavy corruptions (noise, blur, textured backgrounds,
 perspective, crops) so that it reads the *dominant object's* colour and shape
@@ -30,7 +30,9 @@ from clipedit.data.shapes import COLOUR_NAMES, SHAPES
 from clipedit.guidance.augment import resize_square
 from clipedit.weights import ASSETS
 
-JUDGE_PATH = ASSETS / "judge.pt"
+JUDGE_PATH = ASSETS / "judge"  # a model folder (clipedit.hub)
+#: The model-folder kind (:mod:`clipedit.hub`) of the judge.
+KIND = "shapes-judge"
 
 
 class Judge(nn.Module):
@@ -73,10 +75,13 @@ def load_judge(path: Path = JUDGE_PATH) -> Judge:
     """The trained judge in eval mode on the CPU (cached)."""
     global _JUDGE
     if _JUDGE is None or path != JUDGE_PATH:
-        if not Path(path).is_file():
+        from clipedit.hub import read_checkpoint
+
+        if not Path(path).exists():
             raise FileNotFoundError(f"judge weights not found at {path}: reinstall clipedit, or train one with python -m lab.training.judge")
         j = Judge()
-        j.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        ck = read_checkpoint(path, KIND)
+        j.load_state_dict(ck.get("state_dict", ck))
         j.eval().requires_grad_(False)
         if path != JUDGE_PATH:
             return j

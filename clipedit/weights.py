@@ -238,11 +238,11 @@ for _name, _sha, _file, _mb in [
 #: The small offline guides see 64 px: CLIPDraw runs smaller and shorter with them (what was measured, docs/draw.md).
 _SMALL_GUIDE = {"draw": {"steps": 300, "num_paths": 128, "canvas": 128}}
 register_weights(WeightFile(
-    "clipedit/shapes", "shapes_guide.pt", None, None,
+    "clipedit/shapes", "shapes-guide", None, None,
     "clipedit's offline guide: a small CLIP trained on procedural coloured shapes (64x64)", None, "MIT", "clip",
     _SMALL_GUIDE))
 register_weights(WeightFile(
-    "clipedit/shapes-colour", "shapes_guide_colour.pt", None, None,
+    "clipedit/shapes-colour", "shapes-guide-colour", None, None,
     "the offline guide after its colour phase (colour read by distance to the palette): the StyleGAN demos' guide",
     None, "MIT", "clip", _SMALL_GUIDE))
 
@@ -264,11 +264,11 @@ for _name, _file, _path, _sha, _size, _what in [
 #: the global-direction strength/threshold chosen on the GAN's α/β grid (docs/styleclip.md).
 _SHAPES_EDITING = {"guide": "clipedit/shapes-colour", "neutral": "a shape", "global_alpha_beta": [2.0, 0.4]}  # JSON-safe
 register_weights(WeightFile(
-    "clipedit/shapes-stylegan2", "shapes_stylegan2.pt", None, None,
+    "clipedit/shapes-stylegan2", "shapes-stylegan2", None, None,
     "clipedit's earlier 32x32 demo StyleGAN2, a GAN trained on the shapes world", None, "MIT", "styleclip",
     _SHAPES_EDITING))
 register_weights(WeightFile(
-    "clipedit/shapes-renderer", "shapes_renderer.pt", None, None,
+    "clipedit/shapes-renderer", "shapes-renderer", None, None,
     "clipedit's 32x32 demo StyleGAN2 (the default), trained as a renderer of shapes-world scene codes",
     None, "MIT", "styleclip", _SHAPES_EDITING))
 register_weights(WeightFile(
@@ -276,7 +276,7 @@ register_weights(WeightFile(
     "clipedit's loss-conditional (adjustable) style network for Starry Night, trained on Magenta's MobileNetV2",
     None, "MIT", "style"))
 register_weights(WeightFile(
-    "clipedit/shapes-muse", "shapes_muse.pt", None, None,
+    "clipedit/shapes-muse", "shapes-muse", None, None,
     "clipedit's masked generator on the shapes world: VQ 32px -> 8x8 of 512 local codes, U-ViT on the offline guide's text",
     None, "MIT", "masked",
     # StyleDrop round 2 scores text with the guide the model was trained on, and samples colour-shape pairs of its

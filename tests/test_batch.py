@@ -78,7 +78,7 @@ def test_invert_a_folder_then_edit_its_latents(photos, tmp_path):
     assert main(["invert", str(photos / "good*.png"), "--out", str(inv), "--steps", "2", "--vgg", "random",
                  "--quiet"]) == 0
     assert sorted(p.name for p in inv.iterdir()) == sorted(
-        [f"good{i}{s}" for i in range(3) for s in (".png", ".latent.pt")])
+        [f"good{i}{s}" for i in range(3) for s in (".png", ".latent.safetensors")])
     assert main(["edit", "a blue circle", "--latent", str(inv), "--out", str(edits), "--steps", "2",
                  "--quiet"]) == 0
     assert sorted(p.name for p in edits.glob("*.png")) == ["good0.png", "good1.png", "good2.png"]

@@ -276,7 +276,7 @@ def test_bad_generator_files_explain_in_one_line(tmp_path):
     rand = tmp_path / "random.pt"
     rand.write_bytes(os.urandom(4096))
     half = tmp_path / "truncated.pt"
-    half.write_bytes(muse.resolve(muse.get_weights(muse.SHAPES_MUSE)).read_bytes()[:5000])
+    half.write_bytes((muse.resolve(muse.get_weights(muse.SHAPES_MUSE)) / "model.safetensors").read_bytes()[:5000])
     other = tmp_path / "other.pt"
     torch.save({"state_dict": {}}, other)
     for path in (rand, half, other):
@@ -291,7 +291,7 @@ def test_transformer_stage_warm_starts_from_a_bundled_file(tmp_path):
 
     ASSET = resolve(get_weights("clipedit/shapes-muse"))  # the bundled file
 
-    out = tmp_path / "tr.pt"
+    out = tmp_path / "tr"
     tr = train_transformer(ASSET, steps=2, batch=4, out=out, state=tmp_path / "state", lr=1e-6, object_weight=4.0,
                            init=ASSET, progress=False)
     _, base, base_meta = muse.read_shapes_muse(ASSET)

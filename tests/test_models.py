@@ -162,4 +162,4 @@ def test_model_listing():
     spec = registry.get_spec("ViT-B/32")
     assert spec.weights.filename == "ViT-B-32.pt" and len(spec.weights.sha256) == 64
     assert spec.weights is weights.get_weights("ViT-B/32")  # the registry holds the table's row, not a copy
-    assert Path(weights.ASSETS / "shapes_guide.pt").is_file()
+    assert (weights.ASSETS / "shapes-guide" / "model.safetensors").is_file()  # a model folder: no pickle

@@ -68,7 +68,7 @@ def test_code_w_min_is_a_lower_bound_and_export_makes_every_latent_positive(tmp_
     assert bool((w >= code_w_min(emb) - 1e-5).all())
     from clipedit.styleclip import load_generator
 
-    out = tmp_path / "g.pt"
+    out = tmp_path / "g"
     export(G, emb, out)
     G2 = load_generator(str(out), device="cpu")
     z = torch.randn(4000, 128, generator=torch.Generator().manual_seed(4))
@@ -136,10 +136,12 @@ def test_renderer_trainer_resumes_on_the_loop(tmp_path):
     from clipedit.styleclip import load_generator
     from lab.training.shapes_stylegan import train
 
-    out = tmp_path / "g.pt"
+    out = tmp_path / "g"
     train(batch=2, out=out, state=tmp_path / "s", steps=2, log_every=2, progress=False, feature_weight=0.0)
     train(batch=2, out=out, state=tmp_path / "s", resume=True, steps=3, log_every=2, progress=False, feature_weight=0.0)
-    ck = torch.load(out, map_location="cpu", weights_only=True)
+    from clipedit.hub import load_checkpoint
+
+    ck = load_checkpoint(out, "stylegan2-generator")
     assert ck["meta"]["steps"] == 3 and set(ck["scene_code"]) == {"E", "w0"}
     G = load_generator(str(out), device="cpu")
     assert G.config.size == 32 and float(G.sample_w(64, seed=0).min()) > 0
@@ -161,13 +163,16 @@ def test_mixed_codes_lie_on_a_path_between_two_classes():
 def test_renderer_trainer_continues_from_a_renderer_file_with_its_embedding(tmp_path):
     from lab.training.shapes_stylegan import train
 
-    first, second = tmp_path / "a.pt", tmp_path / "b.pt"
+    from clipedit.hub import load_checkpoint, save_checkpoint
+    from clipedit.styleclip.loaders import KIND
+
+    first, second = tmp_path / "a", tmp_path / "b"
     train(batch=2, out=first, state=None, steps=1, log_every=1, progress=False, feature_weight=0.0)
-    ck = torch.load(first, map_location="cpu", weights_only=True)
+    ck = load_checkpoint(first, KIND)
     ck["scene_code"]["E"] = ck["scene_code"]["E"] * 3                      # unlike any fresh (seeded) embedding
-    torch.save(ck, first)
+    save_checkpoint(first, ck, kind=KIND, card="test")
     train(batch=2, out=second, state=None, steps=1, log_every=1, progress=False, feature_weight=0.0, init=first)
-    b = torch.load(second, map_location="cpu", weights_only=True)["scene_code"]["E"]
+    b = load_checkpoint(second, KIND)["scene_code"]["E"]
     assert (ck["scene_code"]["E"] - b).abs().max() < 0.05                  # one step away, not a fresh embedding
 
 
@@ -201,7 +206,9 @@ def test_scene_function_reads_geometry_from_coarse_and_colours_from_fine_vectors
     w = emb(a).detach().requires_grad_(True)
     G.synthesis(w)[:, 2].mean().backward()                                 # the blue channel of the image
     assert float(w.grad.norm()) > 0                                        # edits have a gradient to follow
-    path = tmp_path / "gan.pt"
-    torch.save({"g_ema": {}, "latent_avg": torch.zeros(128)}, path)
+    from clipedit.hub import save_checkpoint
+    from clipedit.styleclip.loaders import KIND
+
+    path = save_checkpoint(tmp_path / "gan", {"g_ema": {}, "latent_avg": torch.zeros(128)}, kind=KIND, card="test")
     with pytest.raises(ValueError, match="scene-code renderer"):
         SceneFunction.from_file(path)

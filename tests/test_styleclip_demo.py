@@ -47,13 +47,15 @@ def test_cli_edit_and_invert_offline(tmp_path):
     out = tmp_path / "e.png"
     assert main(["edit", "a green square", "--steps", "3", "--out", str(out), "--quiet", "--model", "clipedit/shapes"]) == 0
     assert out.is_file() and (tmp_path / "e.before.png").is_file()
-    lat = torch.load(tmp_path / "e.latent.pt", weights_only=True)
+    from safetensors.torch import load_file
+
+    lat = load_file(str(tmp_path / "e.latent.safetensors"))  # no pickle
     assert lat["latent"].shape == (1, 8, 128)
     assert len(json.loads((tmp_path / "e.json").read_text())["history"]) == 3
     inv = tmp_path / "i.png"
     assert main(["invert", str(out), "--steps", "3", "--out", str(inv), "--quiet", "--vgg", "random"]) == 0
     again = tmp_path / "e2.png"
-    assert main(["edit", "a red square", "--latent", str(tmp_path / "i.latent.pt"), "--steps", "2", "--out", str(again),
+    assert main(["edit", "a red square", "--latent", str(tmp_path / "i.latent.safetensors"), "--steps", "2", "--out", str(again),
                  "--quiet", "--model", "clipedit/shapes"]) == 0
     assert main(["edit", "x", "--generator", str(tmp_path / "missing.pt"), "--model", "clipedit/shapes"]) == 2
     r = tmp_path / "r.png"  # the earlier GAN demo, with the default guide (clipedit/shapes-colour)
@@ -81,7 +83,7 @@ def test_cli_global_mapper_and_nada_offline(tmp_path, monkeypatch):
                  "--out", str(g), "--quiet", "--model", "clipedit/shapes"]) == 0
     info = json.loads(g.with_suffix(".json").read_text())
     assert (info["alpha"], info["beta"]) == (2.0, 0.4) and info["channels_changed"] > 0
-    assert list((tmp_path / "cache" / "fs3").glob("fs3-*.pt"))  # measured once, cached
+    assert list((tmp_path / "cache" / "fs3").glob("fs3-*.safetensors"))  # measured once, cached
     assert main(["edit", "a blue circle", "--method", "global", "--samples", "2", "--neutral", "a circle",
                  "--alpha", "4.1", "--beta", "0.15", "--out", str(g), "--quiet", "--model", "clipedit/shapes"]) == 0
     assert (json.loads(g.with_suffix(".json").read_text())["beta"]) == 0.15

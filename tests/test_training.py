@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from clipedit.hub import load_checkpoint
+
 import clipedit
 from tests.conftest import needs_data
 from clipedit.training.loop import LoopConfig, train_loop
@@ -77,10 +79,10 @@ def test_shapes_gan_trainer_resumes_on_the_loop(tmp_path):
     from clipedit.styleclip.loaders import load_generator
     from lab.training.shapes_gan import train
 
-    out = tmp_path / "g.pt"
+    out = tmp_path / "g"
     train(batch=4, out=out, state=tmp_path / "s", steps=2, log_every=2, progress=False)
     train(batch=4, out=out, state=tmp_path / "s", resume=True, steps=3, log_every=2, progress=False)
-    ck = torch.load(out, map_location="cpu", weights_only=True)
+    ck = load_checkpoint(out, "stylegan2-generator")  # a model folder: safetensors and config.json
     assert ck["meta"]["steps"] == 3
     g = load_generator(str(out), device="cpu")
     assert g.config.size == 32
@@ -90,9 +92,9 @@ def test_shapes_guide_trainer_runs_on_the_loop(tmp_path):
     from clipedit.models import load_clip
     from lab.training.shapes_guide import train
 
-    out = tmp_path / "guide.pt"
+    out = tmp_path / "guide"
     train(1.0, out, batch=8, max_steps=2, eval_every=2, warmup=1, progress=False)
-    ck = torch.load(out, map_location="cpu", weights_only=True)
+    ck = load_checkpoint(out, "clip-compact")
     assert ck["meta"]["steps"] == 2
     model = load_clip(str(out), device="cpu")
     assert model.encode_text(model.tokenize(["a red circle"])).shape == (1, 128)
@@ -140,11 +142,11 @@ def test_guide_colour_phase_trains_the_image_tower_only(tmp_path):
     mid = colour_target(half, two)[0]
     assert torch.isclose(mid @ two[0, 0], mid @ two[2, 0], atol=1e-5) and float(mid @ two[0, 0]) > 0
 
-    init = Path(clipedit.__file__).parent / "assets" / "shapes_guide.pt"
-    out = tmp_path / "colour.pt"
+    init = Path(clipedit.__file__).parent / "assets" / "shapes-guide"
+    out = tmp_path / "colour"
     colour_finetune(1.0, init, out, batch=4, max_steps=2, eval_every=2, progress=False)
     before, after = read_state_dict(init), read_state_dict(out)
-    assert torch.load(out, map_location="cpu", weights_only=True)["meta"]["phase"] == "colour"
+    assert load_checkpoint(out, "clip-compact")["meta"]["phase"] == "colour"
     assert set(before) == set(after)
     text = [k for k in before if not k.startswith("visual.")]
     assert text and all(torch.equal(before[k], after[k]) for k in text)             # the text tower is frozen
@@ -156,7 +158,7 @@ def test_guide_colour_phase_trains_the_image_tower_only(tmp_path):
     paths = colour_paths(bundled, steps=3, rise=10.0)
     assert paths["monotone"] == 1.0 and paths["barrier"] > 0.05
     assert rgb_descent(bundled, steps=0) == 0.0  # every case starts at a palette colour other than its target
-    for argv in (["--colour", "--out", str(tmp_path / "x.pt")],            # a fine-tune needs the guide it starts from
+    for argv in (["--colour", "--out", str(tmp_path / "x")],            # a fine-tune needs the guide it starts from
                  ["--colour", "--init", str(out), "--out", str(out)],       # and must not write over it
                  ["--colour", "--init", str(out), "--sigma", "0"]):
         with pytest.raises(SystemExit) as e:
@@ -184,21 +186,21 @@ def test_shapes_muse_trainer_both_stages_resume_and_load(tmp_path):
     from clipedit.models.muse import load_masked_generator, read_shapes_muse
     from lab.training.shapes_muse import bundle, train_transformer, train_vq
 
-    vq_file, out = tmp_path / "vq.pt", tmp_path / "muse.pt"
-    train_vq(steps=2, batch=4, out=vq_file, state=tmp_path / "vq", kmeans_images=64, progress=False)
+    vq_file, out = tmp_path / "vq", tmp_path / "muse"
+    train_vq(steps=2, batch=4, out=vq_file, state=tmp_path / "vq.state", kmeans_images=64, progress=False)
     book = read_shapes_muse(vq_file)[0].quantize.embedding.weight.clone()
-    train_vq(steps=3, batch=4, out=vq_file, state=tmp_path / "vq", kmeans_images=64, progress=False)  # resumes
+    train_vq(steps=3, batch=4, out=vq_file, state=tmp_path / "vq.state", kmeans_images=64, progress=False)  # resumes
     assert torch.equal(read_shapes_muse(vq_file)[0].quantize.embedding.weight, book)  # the code table is fixed
     assert read_shapes_muse(vq_file)[2]["steps"] == 3 and read_shapes_muse(vq_file)[1] is None
     train_transformer(vq_file, steps=2, batch=4, out=out, state=tmp_path / "tr", progress=False)
     _, tr, meta = read_shapes_muse(out)
     assert tr is not None and meta["steps"] == 2 and meta["vq_steps"] == 3
     assert torch.equal(meta["centroids"], read_shapes_muse(vq_file)[2]["centroids"])  # trained on the table's codes
-    train_vq(steps=4, batch=4, out=vq_file, state=tmp_path / "vq", kmeans_images=64, progress=False)  # decoder goes on
-    bundle(vq_file, out, tmp_path / "bundled.pt")
-    vq, tr, meta = read_shapes_muse(tmp_path / "bundled.pt")
+    train_vq(steps=4, batch=4, out=vq_file, state=tmp_path / "vq.state", kmeans_images=64, progress=False)  # decoder goes on
+    bundle(vq_file, out, tmp_path / "bundled")
+    vq, tr, meta = read_shapes_muse(tmp_path / "bundled")
     assert tr is not None and meta["steps"] == 2 and meta["vq_steps"] == 4 and meta["centroids"].shape == (512, 48)
-    gen = load_masked_generator(tmp_path / "bundled.pt", device="cpu")
+    gen = load_masked_generator(tmp_path / "bundled", device="cpu")
     assert generate("a red circle", model=gen, steps=2, seed=0).images.shape == (1, 3, 32, 32)
 
 
@@ -211,8 +213,8 @@ def test_vq_decoder_only_warm_start_keeps_every_token(tmp_path):
 
     ASSET = resolve(get_weights("clipedit/shapes-muse"))  # the bundled file
 
-    vq_file = tmp_path / "vq.pt"
-    vq = train_vq(steps=2, batch=4, out=vq_file, state=tmp_path / "vq", init=ASSET, decoder_only=True, lr=1e-3,
+    vq_file = tmp_path / "vq"
+    vq = train_vq(steps=2, batch=4, out=vq_file, state=tmp_path / "vq.state", init=ASSET, decoder_only=True, lr=1e-3,
                   perceptual=0.5, progress=False)  # with the guide-embedding term
     base, _, base_meta = read_shapes_muse(ASSET)
     saved, _, meta = read_shapes_muse(vq_file)
@@ -223,8 +225,8 @@ def test_vq_decoder_only_warm_start_keeps_every_token(tmp_path):
     assert torch.equal(meta["centroids"], base_meta["centroids"])
     assert meta["steps"] == base_meta["vq_steps"] + 2 and meta["finetune_steps"] == 2 and meta["decoder_only"]
     assert meta["perceptual"] == 0.5
-    bundle(vq_file, ASSET, tmp_path / "bundled.pt")  # the new decoder beside the shipped transformer
-    _, tr, bmeta = read_shapes_muse(tmp_path / "bundled.pt")
+    bundle(vq_file, ASSET, tmp_path / "bundled")  # the new decoder beside the shipped transformer
+    _, tr, bmeta = read_shapes_muse(tmp_path / "bundled")
     assert tr is not None and bmeta["vq_steps"] == meta["steps"] and bmeta["vq_finetune_steps"] == 2
     with pytest.raises(ValueError, match="needs init"):
         train_vq(steps=1, batch=2, out=vq_file, state=None, decoder_only=True, progress=False)

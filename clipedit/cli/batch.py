@@ -67,7 +67,7 @@ def run_batch(files: list[Path], out_dir: Path, one: Callable[[Path, Path], None
     bar = progress_bar(files, desc=desc, progress=progress)
     try:
         for f in bar:
-            out = out_dir / (f.stem.removesuffix(".latent") + suffix)  # invert's photo.latent.pt edits to photo.png
+            out = out_dir / (f.stem.removesuffix(".latent") + suffix)  # invert's photo.latent.safetensors: photo.png
             try:
                 one(f, out)
                 done.append(out)

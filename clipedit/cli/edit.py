@@ -63,7 +63,7 @@ def check(a: argparse.Namespace) -> None:
     if a.latent and is_many(a.latent):
         if a.method != "optimise" or a.video is not None:
             raise UsageError("a folder of latents is edited with --method optimise, without --video")
-        a.inputs, a.out_dir = expand(a.latent, (".pt",)), check_out_folder(a.out, "edit.png")
+        a.inputs, a.out_dir = expand(a.latent, (".safetensors", ".pt")), check_out_folder(a.out, "edit.png")
     elif a.latent and not Path(a.latent).expanduser().is_file():
         raise UsageError(f"--latent file not found: {a.latent}")
     if a.method == "mapper" and not a.mapper:
@@ -132,11 +132,9 @@ def _run_other(a: argparse.Namespace) -> int:
 def run(a: argparse.Namespace) -> int:
     if a.method != "optimise":
         return _run_other(a)
-    import torch
-
     from clipedit.imageio import save_image
     from clipedit.report import write_report
-    from clipedit.styleclip import styleclip_edit
+    from clipedit.styleclip import save_latents, styleclip_edit
 
     if a.inputs is not None:
         from clipedit.cli.batch import run_batch
@@ -149,7 +147,7 @@ def run(a: argparse.Namespace) -> int:
                                l2_lambda=a.l2, id_lambda=a.id, truncation=a.truncation, space=a.space, model=a.model,
                                negatives=a.negative or None, device=a.device, progress=False)
             save_image(r.image, out)
-            torch.save({"latent": r.latent, "start": r.start, "prompt": a.prompt}, out.with_suffix(".latent.pt"))
+            save_latents(out.with_suffix(".latent.safetensors"), latent=r.latent, start=r.start)
 
         return run_batch(a.inputs, a.out_dir, one, progress=progress_flag(a), desc=NAME)
     res = styleclip_edit(a.prompt, generator=a.generator, latent=a.latent, mode=a.mode, seed=a.seed, steps=a.steps,
@@ -158,8 +156,7 @@ def run(a: argparse.Namespace) -> int:
                          keep_snapshots=a.video is not None, callback_every=frames_every(a, a.steps) or 10)
     png = save_image(res.image, a.out)
     before = save_image(res.before, png.with_name(png.stem + ".before.png"))
-    lat = png.with_suffix(".latent.pt")
-    torch.save({"latent": res.latent, "start": res.start, "prompt": a.prompt}, lat)
+    lat = save_latents(png.with_suffix(".latent.safetensors"), latent=res.latent, start=res.start)
     js = write_report(png, prompt=a.prompt, generator=a.generator or "clipedit/shapes-renderer", mode=a.mode,
                       steps=a.steps, seed=a.seed, l2_lambda=a.l2, id_lambda=a.id, history=res.history)
     print(f"wrote {png}, {before}, {lat}, {js}{write_video(a, res.frames)}")

@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     common_options(gn, steps=GENERATE.steps, out="generated.png",
                    steps_help=f"decoding steps (default {GENERATE.steps})", model=GENERATE.model,
                    model_help=f"{GENERATE.model} (default, bundled), amused/amused-256, a folder in the aMUSEd layout "
-                              "or a .pt file")
+                              "or a clipedit model folder")
     gn.add_argument("--n", type=positive_int, default=GENERATE.n, help=f"images to generate (default {GENERATE.n})")
     gn.add_argument("--guidance", type=finite_float, default=GENERATE.guidance,
                     help=f"classifier-free guidance scale (default {GENERATE.guidance:g})")

@@ -28,11 +28,9 @@ def check(a: argparse.Namespace) -> None:
 
 
 def run(a: argparse.Namespace) -> int:
-    import torch
-
     from clipedit.imageio import save_image
     from clipedit.report import write_report
-    from clipedit.styleclip import project
+    from clipedit.styleclip import project, save_latents
 
     from clipedit.imageio import load_image
 
@@ -45,7 +43,7 @@ def run(a: argparse.Namespace) -> int:
         def one(image, out):
             r = project(load_image(image), generator=G, steps=a.steps, lr=a.lr, mse=a.mse, perceptual=a.perceptual,
                         vgg_weights=None if a.vgg == "random" else a.vgg, seed=a.seed, device=a.device, progress=False)
-            torch.save({"latent": r.latent, "noise": r.noise}, out.with_suffix(".latent.pt"))
+            save_latents(out.with_suffix(".latent.safetensors"), latent=r.latent, noise=r.noise)
             save_image(r.image, out)
 
         return run_batch(a.inputs, a.out_dir, one, progress=progress_flag(a), desc=NAME)
@@ -53,8 +51,7 @@ def run(a: argparse.Namespace) -> int:
                   vgg_weights=None if a.vgg == "random" else a.vgg, seed=a.seed, device=a.device,
                   progress=progress_flag(a))
     png = save_image(res.image, a.out)
-    lat = png.with_suffix(".latent.pt")
-    torch.save({"latent": res.latent, "noise": res.noise}, lat)
+    lat = save_latents(png.with_suffix(".latent.safetensors"), latent=res.latent, noise=res.noise)
     js = write_report(png, image=a.image, generator=a.generator or "clipedit/shapes-renderer", steps=a.steps,
                       history=res.history)
     print(f"wrote {png}, {lat} (edit it: clipedit edit \"...\" --latent {lat}) and {js}")

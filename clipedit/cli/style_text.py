@@ -61,16 +61,17 @@ def run(a: argparse.Namespace) -> int:
                           stopped=res.run.stopped, seed=a.seed, loss=res.run.series("loss"))
         print(f"wrote {png}, {js} (strongest styles: {res.top(3)}){write_video(a, res.frames)}")
         return 0
-    import torch
-
     from clipedit.style.arbitrary import style_transfer_clip
 
     res = style_transfer_clip(a.content, a.prompt, a.style, negatives=a.negative or None, model=a.model,
                               steps=a.steps, l2_weight=a.l2, n_augs=a.n_augs, content_size=a.size,
                               seed=a.seed, device=a.device, progress=progress_flag(a), **lr)
     png = save_image(res.image, a.out)
-    emb = png.with_suffix(".embedding.pt")
-    torch.save({"embedding": res.embedding.cpu(), "start": res.start.cpu(), "prompt": a.prompt}, emb)
+    from safetensors.torch import save_file
+
+    emb = png.with_suffix(".embedding.safetensors")
+    save_file({"embedding": res.embedding.detach().cpu().contiguous(), "start": res.start.detach().cpu().contiguous()},
+              str(emb), metadata={"prompt": a.prompt})
     js = write_report(png, prompt=a.prompt, style=a.style, model=[m.name for m in res.guide.models], steps=a.steps,
                       steps_run=res.run.steps_run, stopped=res.run.stopped, seed=a.seed, loss=res.run.series("loss"))
     print(f"wrote {png}, {emb}, {js}{write_video(a, res.frames)}")

@@ -56,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     for x in (tr, sp):
         x.add_argument("--model", default=None,
                        help=f"backbone: {GENERATE.model} (default; sample: the adapter's own), amused/amused-256, "
-                            "a folder or a .pt file")
+                            "or a model folder")
         run_options(x)
 
 
@@ -86,7 +86,7 @@ def check(a: argparse.Namespace) -> None:
     check_device(a)
     if a.model is not None and a.model not in list_generators() and not Path(a.model).exists():
         raise UsageError(f"unknown model {a.model!r}; choose from {', '.join(list_generators())}, "
-                         "a folder in the aMUSEd layout or a .pt file")
+                         "a folder in the aMUSEd layout or a clipedit model folder")
     if a.action == "train":
         if not a.content.strip():
             raise UsageError('--content is empty: describe what the style image shows, e.g. "a red circle"')

@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     vq.add_argument("prompt", help='what to draw, e.g. "a yellow star"')
     common_options(vq, steps=VQGAN_CLIP.steps, out="vqgan.png")
     vq.add_argument("--generator", default=VQGAN_CLIP.generator,
-                    help=f"whose VQ decoder: {VQGAN_CLIP.generator} (default), amused/amused-256, a folder or a .pt file")
+                    help=f"whose VQ decoder: {VQGAN_CLIP.generator} (default), amused/amused-256 or a folder")
     vq.add_argument("--init", default=None, help="start from this image (encode, optimise, decode)")
     vq.add_argument("--negative", action="append", help="a prompt to avoid (repeatable)")
     vq.add_argument("--size", type=positive_int, default=None, help="output side (default: the generator's)")
@@ -35,7 +35,7 @@ def check(a: argparse.Namespace) -> None:
 
     if a.generator not in list_generators() and not Path(a.generator).exists():
         raise UsageError(f"unknown generator {a.generator!r}; choose from {', '.join(list_generators())}, "
-                         "a folder in the aMUSEd layout or a .pt file")
+                         "a folder in the aMUSEd layout or a clipedit model folder")
     if a.size is not None and a.size % 4:
         raise UsageError(f"--size must be a multiple of the VQ model's downsampling (4 offline, 16 for aMUSEd), "
                          f"got {a.size}")

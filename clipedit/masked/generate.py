@@ -57,7 +57,7 @@ def check_generate_args(prompts: Sequence[str], steps: int, guidance: float, n: 
     name = str(model)
     if name not in list_generators() and not Path(name).exists():
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(list_generators())}, "
-                         "a folder in the aMUSEd layout or a .pt file")
+                         "a folder in the aMUSEd layout or a clipedit model folder")
     if name in TOKENS and int(steps) > TOKENS[name]:
         raise ValueError(f"steps must be at most the number of tokens ({TOKENS[name]}), got {steps}")
 
@@ -79,7 +79,7 @@ def generate(prompt: str | Sequence[str], *, model: str | Path | MaskedGenerator
     Args:
         prompt: a prompt or a list of them.
         model: ``"clipedit/shapes-muse"`` (bundled, 32×32), ``"amused/amused-256"``, a folder in the aMUSEd layout,
-            a ``.pt`` file, or a loaded :class:`~clipedit.models.muse.MaskedGenerator`.
+            a clipedit model folder, or a loaded :class:`~clipedit.models.muse.MaskedGenerator`.
         steps: decoding steps (1 … number of tokens; 12 as in Muse/aMUSEd).
         guidance: classifier-free guidance scale, ``cond + s·(cond − uncond)`` (0: conditional only).
         temperature, randomness: token sampling temperature; Gumbel noise on the confidences, annealed to 0.

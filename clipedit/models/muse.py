@@ -32,7 +32,6 @@ torch.Size([1, 512, 8, 8])
 """
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -340,18 +339,24 @@ def build_shapes_transformer() -> nn.Module:
     return UVit2DModel(**SHAPES_TRANSFORMER_CONFIG)
 
 
+#: The model-folder kind (:mod:`clipedit.hub`) of the offline masked generator's format.
+KIND = "shapes-muse"
+
+
 def save_shapes_muse(path: str | os.PathLike, vq: nn.Module, transformer: nn.Module | None,
-                     meta: dict | None = None, half: bool = True) -> None:
-    """Write the bundled-format file: both configs and state dicts (float16 when ``half``: loads as float32)."""
+                     meta: dict | None = None, half: bool = True) -> Path:
+    """Write the bundled format as a model folder (:mod:`clipedit.hub`): both configs and state dicts (float16 when
+    ``half``: loads as float32) and ``meta``; returns the folder."""
+    from clipedit.hub import save_checkpoint
+
     def sd(m: nn.Module) -> dict[str, torch.Tensor]:
         return {k: (v.half() if half and v.is_floating_point() else v).clone() for k, v in m.state_dict().items()}
 
     obj = {"format": FORMAT, "vq_config": dict(vq.config), "vq": sd(vq), "meta": meta or {},
            "transformer_config": dict(transformer.config) if transformer is not None else None,
            "transformer": sd(transformer) if transformer is not None else None}
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    Path(path).write_bytes(buf.getvalue())
+    return save_checkpoint(path, obj, kind=KIND, card="A masked generative transformer (VQ model, U-ViT) on the "
+                           "shapes world, trained with clipedit; `clipedit generate --model` takes this folder.")
 
 
 def _clean_config(cfg: dict) -> dict:
@@ -359,10 +364,12 @@ def _clean_config(cfg: dict) -> dict:
 
 
 def read_shapes_muse(path: str | os.PathLike) -> tuple[nn.Module, nn.Module | None, dict]:
-    """Read a bundled-format file into a float32 ``(VQModel, UVit2DModel or None, meta)``."""
+    """Read the bundled format (a model folder) into a float32 ``(VQModel, UVit2DModel or None, meta)``."""
+    from clipedit.hub import read_checkpoint
+
     VQModel, UVit2DModel = _diffusers()
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain containers only
+        obj = read_checkpoint(path, KIND)  # tensors and plain containers only
     except Exception as err:  # random bytes, truncated files, pickled objects: all one message
         raise ValueError(f"{path} is not a clipedit masked-generator file ({FORMAT}): "
                          f"{type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ''}") from None
@@ -414,11 +421,13 @@ def transformer_signature(name: str | os.PathLike) -> dict[str, int] | None:
     match (:func:`clipedit.models.adapters.backbone_signature`). ``None`` when the config is not on this machine."""
     import json
 
+    from clipedit.hub import CONFIG_FILE, is_pretrained_folder
+
     name = str(name)
     try:
-        if name == SHAPES_MUSE or name.endswith(".pt"):
+        if name == SHAPES_MUSE or is_pretrained_folder(name):  # the bundled format: the config alone, no tensors
             path = resolve(get_weights(SHAPES_MUSE)) if name == SHAPES_MUSE else Path(name)
-            cfg = torch.load(path, map_location="cpu", weights_only=True).get("transformer_config")
+            cfg = json.loads((path / CONFIG_FILE).read_text())["checkpoint"].get("transformer_config")
         else:
             folder = Path(name) if Path(name).is_dir() else amused_folder(download_ok=False)
             cfg = json.loads((folder / "transformer" / "config.json").read_text())
@@ -449,7 +458,7 @@ def load_masked_generator(name: str | os.PathLike = SHAPES_MUSE, device: str | t
 
     Args:
         name: ``"clipedit/shapes-muse"`` (bundled), ``"amused/amused-256"`` (downloaded/cached), a folder in the
-            aMUSEd layout, or a ``.pt`` file in the bundled format.
+            aMUSEd layout, or a model folder in the bundled format (what the lab's trainer writes).
         device: defaults to :func:`clipedit.device.select_device`'s choice (``CLIPEDIT_DEVICE``, else the best).
     Raises:
         ModelUnavailableError: weights neither bundled, cached nor downloadable (one line, offline in seconds).
@@ -462,7 +471,9 @@ def load_masked_generator(name: str | os.PathLike = SHAPES_MUSE, device: str | t
     if key in _CACHE:
         return _CACHE[key]
     name = str(name)
-    if name == SHAPES_MUSE or (name.endswith(".pt") and Path(name).is_file()):
+    from clipedit.hub import is_pretrained_folder
+
+    if name == SHAPES_MUSE or is_pretrained_folder(name):
         path = resolve(get_weights(SHAPES_MUSE)) if name == SHAPES_MUSE else Path(name)
         vq, tr, meta = read_shapes_muse(path)
         if tr is None:
@@ -479,7 +490,7 @@ def load_masked_generator(name: str | os.PathLike = SHAPES_MUSE, device: str | t
         gen = load_pretrained_folder(name)
     else:
         raise ValueError(f"unknown masked generator {name!r}; known: {', '.join(list_generators())}, "
-                         "a folder in the aMUSEd layout or a .pt file")
+                         "a folder in the aMUSEd layout or a clipedit model folder")
     gen.to(dev).eval()
     _CACHE[key] = gen
     return gen

@@ -41,6 +41,8 @@ from clipedit.weights import ModelUnavailableError, WeightFile, offline, registe
 log = logging.getLogger("clipedit")
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
+#: The model-folder kind (:mod:`clipedit.hub`) of clipedit's own CLIP models (the offline guides).
+COMPACT_KIND = "clip-compact"
 
 
 @dataclass(frozen=True)
@@ -94,9 +96,15 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read a CLIP checkpoint file into a state dict on the CPU.
 
     Accepts plain state dicts (``torch.load(weights_only=True)``, no code runs), ``{"state_dict": ...}``
-    wrappers, clipedit's compact format, and OpenAI's TorchScript archives (``torch.jit.load``).
+    wrappers, clipedit's own models (a model folder in the compact format), and OpenAI's TorchScript archives
+    (``torch.jit.load``).
     """
     path = Path(path)
+    from clipedit.hub import is_pretrained_folder, load_checkpoint
+
+    if is_pretrained_folder(path):  # clipedit's own models: a folder of safetensors (the compact format inside)
+        obj = load_checkpoint(path, COMPACT_KIND)
+        return expand_compact(obj) if obj.get("format") == "clipedit-compact-clip/1" else obj["state_dict"]
     if not path.is_file():
         raise FileNotFoundError(f"CLIP checkpoint not found: {path}")
     if _is_torchscript(path):  # OpenAI ships TorchScript archives
@@ -107,8 +115,6 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         raise ValueError(f"{path} is neither a state dict nor a TorchScript CLIP archive ({err})") from None
-    if isinstance(obj, dict) and obj.get("format") == "clipedit-compact-clip/1":
-        return expand_compact(obj)
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -176,7 +182,7 @@ def load_clip(name: str | os.PathLike = "auto", device: str | torch.device | Non
         spec = _REGISTRY[str(name)]
         model = spec.loader(resolve(spec.weights, download_ok), spec.name)
         model.recommended = dict(spec.weights.recommended)  # settings methods use with it (clipedit.weights)
-    elif Path(name).expanduser().exists() or Path(str(name)).suffix.lower() in CHECKPOINT_SUFFIXES:
+    elif Path(name).expanduser().exists() or Path(str(name)).suffix.lower() in CHECKPOINT_SUFFIXES:  # file or folder
         model = _load_file(Path(name).expanduser(), str(name))
     else:
         get_spec(str(name))  # raises the "unknown model" error

@@ -9,6 +9,7 @@ learning-rate ramp (``warmup_cosine``).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -45,10 +46,31 @@ class LatentEdit(RunFrames):
         return self.run.history
 
 
+def save_latents(path: str | os.PathLike, **tensors: torch.Tensor) -> Path:
+    """Write latents (``latent=``, and ``start=``, ``noise=`` … as clipedit's commands keep them) as one
+    ``.safetensors`` file that :func:`load_latents` reads; a list (the noise maps) is stored entry by entry."""
+    from safetensors.torch import save_file
+
+    flat: dict[str, torch.Tensor] = {}
+    for k, v in tensors.items():
+        for i, t in enumerate(v) if isinstance(v, (list, tuple)) else [(None, v)]:
+            flat[k if i is None else f"{k}.{i}"] = t.detach().to("cpu").contiguous()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(flat, str(path))
+    return path
+
+
 def load_latents(path: str | os.PathLike, index: int = 0, generator: Generator | None = None) -> torch.Tensor:
-    """A latent from an e4e/pSp/StyleCLIP ``.pt`` file (tensor ``(N, n_latent, D)``, ``(n_latent, D)`` or ``(D,)``,
-    or a dict with ``"latent"``/``"latents"``/``"w"``) as ``(1, n_latent, D)`` or ``(1, D)``."""
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    """A latent from clipedit's ``.latent.safetensors`` (what ``invert`` and ``edit`` write) or from an e4e/pSp/StyleCLIP
+    ``.pt`` file (tensor ``(N, n_latent, D)``, ``(n_latent, D)`` or ``(D,)``, or a dict with
+    ``"latent"``/``"latents"``/``"w"``) as ``(1, n_latent, D)`` or ``(1, D)``."""
+    if Path(path).suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        obj = load_file(str(path))
+    else:  # the encoders' own files (third-party): tensors and plain containers only, never code
+        obj = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(obj, dict):
         obj = next((obj[k] for k in ("latent", "latents", "w", "w_plus") if k in obj), None)
     if not isinstance(obj, torch.Tensor):
@@ -255,4 +277,4 @@ def project(
                       [n.detach().cpu() for n in noises])
 
 
-__all__ = ["LatentEdit", "load_latents", "styleclip_edit", "project"]
+__all__ = ["LatentEdit", "load_latents", "save_latents", "styleclip_edit", "project"]

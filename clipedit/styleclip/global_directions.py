@@ -74,15 +74,28 @@ class ChannelDirections:
         return list(values.split(self.sizes))
 
     def save(self, path: str | os.PathLike) -> Path:
+        """One ``.safetensors`` file: ``fs3`` and each layer's ``std`` as tensors, ``layers`` and ``meta`` as JSON in
+        its metadata (no pickle)."""
+        import json
+
+        from safetensors.torch import save_file
+
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"fs3": self.fs3, "layers": self.layers, "std": self.std, "meta": self.meta}, path)
+        tensors = {"fs3": self.fs3.contiguous(), **{f"std.{i}": s.contiguous() for i, s in enumerate(self.std)}}
+        save_file(tensors, str(path), metadata={"layers": json.dumps(self.layers), "meta": json.dumps(self.meta)})
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ChannelDirections":
-        d = torch.load(path, map_location="cpu", weights_only=True)
-        return cls(d["fs3"], list(d["layers"]), list(d["std"]), dict(d.get("meta", {})))
+        import json
+
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata()
+            std = [f.get_tensor(f"std.{i}") for i in range(len(json.loads(meta["layers"])))]
+            return cls(f.get_tensor("fs3"), json.loads(meta["layers"]), std, json.loads(meta["meta"]))
 
 
 def fingerprint(G: Generator) -> str:
@@ -145,7 +158,7 @@ def cached_channel_directions(G: Generator, model: ClipModel, cache: str | os.Pa
     n, k, seed = kwargs.get("n_samples", 200), kwargs.get("k", 5.0), kwargs.get("seed", 0)
     name = getattr(model, "name", "model").replace("/", "-").replace(" ", "_")
     folder = Path(cache) if cache is not None else cache_dir() / "fs3"
-    path = folder / f"fs3-{fingerprint(G)}-{name}-n{n}-k{k:g}-s{seed}.pt"
+    path = folder / f"fs3-{fingerprint(G)}-{name}-n{n}-k{k:g}-s{seed}.safetensors"
     if path.is_file():
         return ChannelDirections.load(path)
     table = channel_directions(G, model, **kwargs)

@@ -188,8 +188,14 @@ def infer_config(sd: dict[str, torch.Tensor]) -> StyleGAN2Config:
     return StyleGAN2Config(size=size, style_dim=style_dim, n_mlp=n_mlp, channels=tuple(widths))  # lr_mlp 0.01 as both ports
 
 
-def _state_from_file(path: Path) -> tuple[dict[str, torch.Tensor], torch.Tensor | None, dict | None, dict]:
-    """``(state dict, w_avg, config, recommended settings)`` of a generator file."""
+def _state_from_file(path: Path | str) -> tuple[dict[str, torch.Tensor], torch.Tensor | None, dict | None, dict]:
+    """``(state dict, w_avg, config, recommended settings)`` of a generator file, model folder or Hub repo id."""
+    from clipedit.hub import load_checkpoint
+
+    if not Path(path).is_file():  # clipedit's own format: a model folder (or a Hub repo id of one)
+        ck = load_checkpoint(path, KIND)
+        return ck["g_ema"], ck.get("latent_avg"), ck.get("config"), dict(ck.get("recommended") or {})
+    path = Path(path)
     if path.suffix == ".pkl":
         data = safe_load_pickle(path)
         rec = data.get("G_ema") if isinstance(data, dict) else None
@@ -243,7 +249,7 @@ def load_generator(source: str | os.PathLike | None = None, device: str | torch.
             raise FileNotFoundError(f"generator checkpoint not found: {path} (names: {[*BUNDLED, *GENERATORS]}, a "
                                     "model folder or a Hub repo id)")
     try:
-        sd, w_avg, config, in_file = _state_from_file(path) if path.is_file() else _from_folder(name)
+        sd, w_avg, config, in_file = _state_from_file(path if path.exists() else name)
     except (UnsafePickleError, ModelUnavailableError):
         raise
     except Exception as err:  # truncated, random bytes, a pickled object in a .pt, an HTML page from Google Drive
@@ -273,31 +279,20 @@ KIND = "stylegan2-generator"
 
 
 def save_generator(G: Generator, path: str | os.PathLike, meta: dict | None = None) -> Path:
-    """Write ``G`` as a model folder (:mod:`clipedit.hub`): ``model.safetensors`` (its weights and ``latent_avg``),
-    ``config.json`` (the architecture, what it was trained from, and the settings it recommends, so an adapted
-    generator keeps the guide it is edited with) and a model card. :func:`load_generator` and ``clipedit edit
-    --generator`` read it; returns the folder."""
-    from clipedit.hub import save_pretrained
+    """Write ``G`` as a model folder (:mod:`clipedit.hub`): ``model.safetensors`` (its weights and ``latent_avg``)
+    and ``config.json`` (the architecture, the settings it recommends, so an adapted generator keeps the guide it is
+    edited with, and ``meta``: what it was trained from), with a model card. :func:`load_generator` and ``clipedit
+    edit --generator`` read it; returns the folder."""
+    from clipedit.hub import save_checkpoint
 
-    meta = dict(meta or {})
-    tensors = {f"g_ema.{k}": v for k, v in G.state_dict().items()}
-    tensors["latent_avg"] = G.latent_avg
+    meta = {"trained_from": getattr(G, "source", None), **dict(meta or {})}
     made = (f"adapted by StyleGAN-NADA from \"{meta['source']}\" to \"{meta['target']}\"" if "source" in meta
             else "saved by clipedit")
     card = (f"A StyleGAN2 generator ({G.size} px, {G.n_latent} W+ vectors), {made}, from "
-            f"{getattr(G, 'source', 'a generator')}.\n\nUse it: `clipedit edit \"...\" --generator {Path(path).name}`")
-    return save_pretrained(path, tensors, {"architecture": G.config.to_dict(), "trained_from": getattr(G, "source", None),
-                                           "recommended": dict(getattr(G, "recommended", {})), "trained": meta},
+            f"{meta['trained_from'] or 'a generator'}.\n\nUse it: `clipedit edit \"...\" --generator {Path(path).name}`")
+    return save_checkpoint(path, {"g_ema": G.state_dict(), "latent_avg": G.latent_avg, "config": G.config.to_dict(),
+                                  "recommended": dict(getattr(G, "recommended", {})), "meta": meta},
                            kind=KIND, card=card)
-
-
-def _from_folder(source: str | os.PathLike) -> tuple[dict, torch.Tensor, dict, dict]:
-    """``(state dict, w_avg, config, recommended)`` of a generator folder or Hub repo id."""
-    from clipedit.hub import load_pretrained
-
-    tensors, config = load_pretrained(source, KIND)
-    sd = {k.removeprefix("g_ema."): v for k, v in tensors.items() if k.startswith("g_ema.")}
-    return sd, tensors.get("latent_avg"), config["architecture"], dict(config.get("recommended") or {})
 
 
 def recommended_settings(generator: str | os.PathLike | Generator | None) -> dict:

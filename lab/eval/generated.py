@@ -160,6 +160,7 @@ def tokenizer_rates(model: str = "clipedit/shapes-muse", n: int = 600, seed: int
     from clipedit.data.shapes import COLOUR_NAMES, SHAPES
     from clipedit.judge import judge
     from clipedit.models.muse import SHAPES_MUSE, load_masked_generator, read_shapes_muse
+    from clipedit.hub import is_pretrained_folder
     from clipedit.weights import get_weights, resolve
     from lab.training.shapes_muse import PATCH, PatchCodes
 
@@ -176,7 +177,7 @@ def tokenizer_rates(model: str = "clipedit/shapes-muse", n: int = 600, seed: int
 
     with torch.no_grad():
         out = {"real": rates(x), "decoded": rates(gen.detokenize(gen.tokenize(x)))}
-        path = resolve(get_weights(SHAPES_MUSE)) if model == SHAPES_MUSE else Path(model) if str(model).endswith(".pt") else None
+        path = resolve(get_weights(SHAPES_MUSE)) if model == SHAPES_MUSE else Path(model) if is_pretrained_folder(model) else None
         meta = read_shapes_muse(path)[2] if path is not None else {}
         if "centroids" in meta:  # the code table alone: each patch drawn as its own cluster's centroid
             codes = PatchCodes(len(meta["centroids"]))

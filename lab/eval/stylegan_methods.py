@@ -1,6 +1,6 @@
 """The StyleCLIP family on the demo generator, judged: optimisation, mapper, global directions and StyleGAN-NADA.
 
-``python -m lab.eval.stylegan_methods [--generator G.pt] [--grid docs/nada.jpg]`` prints
+``python -m lab.eval.stylegan_methods [--generator FOLDER] [--grid docs/nada.jpg]`` prints
 
 1. the generator's quality (confident samples, distinct (colour, shape) readings, the judge's class histogram
    against the training distribution, and how often the judge reads the scene the latent's scene code names);

@@ -1,6 +1,6 @@
 """Train the independent shapes judge (:mod:`clipedit.judge`) on all colour/shape pairs with corruptions.
 
-    python -m lab.training.judge --out runs/judge.pt [--steps 1200]
+    python -m lab.training.judge --out runs/judge [--steps 1200]
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def _corrupt(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return (x + sigma * torch.randn(x.shape, generator=g)).clamp(0, 1)
 
 
-def train_judge(steps: int = 1200, batch: int = 128, seed: int = 12345, out: Path = Path("judge.pt")) -> Judge:
+def train_judge(steps: int = 1200, batch: int = 128, seed: int = 12345, out: Path = Path("judge")) -> Judge:
     """Train the judge on all colour/shape pairs with corruptions; writes ``out``."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
@@ -64,8 +64,11 @@ def train_judge(steps: int = 1200, batch: int = 128, seed: int = 12345, out: Pat
     acc_c = float((torch.tensor([COLOUR_NAMES.index(c) for c in v.colour]) == test.colour).float().mean())
     acc_s = float((torch.tensor([SHAPES.index(s) for s in v.shape]) == test.shape).float().mean())
     print(f"judge clean accuracy: colour {acc_c:.3f} shape {acc_s:.3f} ({time.time() - t0:.0f}s)", flush=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), out)
+    from clipedit.hub import save_checkpoint
+    from clipedit.judge import KIND
+
+    save_checkpoint(out, {"state_dict": model.state_dict(), "meta": {"steps": steps, "batch": batch, "seed": seed}},
+                    kind=KIND, card="The independent shapes-world judge (colour and shape heads), trained by clipedit.")
     return model
 
 

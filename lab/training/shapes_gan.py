@@ -8,7 +8,7 @@ frozen offline guide (:class:`ProjectedDiscriminator`), without which the shapes
 come from :func:`clipedit.data.shapes.sample_batch` (every colour/shape pair, three backgrounds), rendered on the fly.
 
     python -m lab.training.shapes_gan --minutes 40 --projected 0 --state runs/g0    # the first demo generator
-    python -m lab.training.shapes_gan --init clipedit/assets/shapes_stylegan2.pt --minutes 110 --state runs/g1
+    python -m lab.training.shapes_gan --init clipedit/assets/shapes-stylegan2 --minutes 110 --out runs/gan
 
 The checkpoint is in rosinality's format (``{"g_ema": state_dict, "latent_avg": w_avg, ...}``) plus the
 architecture under ``"config"``, so :func:`clipedit.styleclip.load_generator` reads it like FFHQ's.
@@ -25,9 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lab.common import add_out, state_for
+from clipedit.hub import read_checkpoint, save_checkpoint
+from clipedit.styleclip.loaders import KIND as GENERATOR_KIND
+from clipedit.weights import get_weights
 from clipedit.data.shapes import sample_batch
 from clipedit.styleclip.stylegan2 import EqualConv2d, EqualLinear, Generator, StyleGAN2Config
+from lab.common import add_out, state_for
 
 DEMO_CONFIG = StyleGAN2Config(size=32, style_dim=128, n_mlp=4, channels=((4, 128), (8, 96), (16, 64), (32, 32)))
 
@@ -132,10 +135,12 @@ def make_latents(G: Generator, n: int, mixing: float = 0.9) -> torch.Tensor:
 def save(G_ema: Generator, out: Path, meta: dict) -> None:
     G_ema.latent_avg.copy_(G_ema.mean_latent(10_000))
     sd = {k: v.detach().clone() for k, v in G_ema.state_dict().items()}
-    torch.save({"g_ema": sd, "latent_avg": G_ema.latent_avg.clone(), "config": G_ema.config.to_dict(), "meta": meta}, out)
+    save_checkpoint(out, {"g_ema": sd, "latent_avg": G_ema.latent_avg.clone(), "config": G_ema.config.to_dict(),
+                          "recommended": dict(get_weights("clipedit/shapes-stylegan2").recommended), "meta": meta},
+                    kind=GENERATOR_KIND, card="A 32 px StyleGAN2 GAN of the shapes world, trained by clipedit.")
 
 
-def train(minutes: float = 35.0, batch: int = 32, seed: int = 0, out: Path = Path("shapes_gan.pt"), r1_gamma: float = 1.0,
+def train(minutes: float = 35.0, batch: int = 32, seed: int = 0, out: Path = Path("shapes-gan"), r1_gamma: float = 1.0,
           log_every: int = 200, state: Path | None = None, resume: bool = False, steps: int | None = None,
           progress: bool | None = None, projected: float = 1.0, init: Path | None = None) -> Generator:
     """Train for ``minutes`` (wall clock, over all resumes) or ``steps``, on the shared loop
@@ -147,7 +152,7 @@ def train(minutes: float = 35.0, batch: int = 32, seed: int = 0, out: Path = Pat
 
     G, D = Generator(DEMO_CONFIG), Discriminator()
     if init is not None:
-        G.load_state_dict(torch.load(init, map_location="cpu", weights_only=True)["g_ema"])
+        G.load_state_dict(read_checkpoint(init, GENERATOR_KIND)["g_ema"])
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     P = ProjectedDiscriminator() if projected > 0 else None
     g_opt = torch.optim.Adam(G.parameters(), lr=0.002, betas=(0.0, 0.99))

@@ -1,9 +1,9 @@
 """Train the offline guide ``clipedit/shapes``: a small CLIP on procedural shapes.
 
 Run once by a developer; the weights file it writes is committed inside the
-package (``clipedit/assets/shapes_guide.pt``)::
+package (the model folder ``clipedit/assets/shapes-guide``)::
 
-    python -m lab.training.shapes_guide --minutes 45 --out clipedit/assets/shapes_guide.pt
+    python -m lab.training.shapes_guide --minutes 45 --out runs/shapes-guide
 
 What makes *shape* (not only colour) come through, measured against a
 prototype that learnt colour but not shape:
@@ -34,10 +34,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from lab.common import add_out, state_for
+from clipedit.hub import save_checkpoint
+from clipedit.models.registry import COMPACT_KIND
 from clipedit.data.shapes import COLOUR_NAMES, COLOURS, HELD_OUT, SHAPES, sample_batch
 from clipedit.guidance.augment import make_augment
 from clipedit.models.openai_clip import CLIP_MEAN, CLIP_STD, ClipConfig, ClipModel, build_clip
+from lab.common import add_out, state_for
 
 GUIDE_CONFIG = ClipConfig(
     embed_dim=128, image_resolution=64, vision_layers=(2, 2, 2, 2), vision_width=16, vision_patch_size=None,
@@ -119,14 +121,14 @@ def save_guide(model: ClipModel, path: Path, meta: dict) -> None:
     sd = {k: v.detach().cpu().clone() for k, v in model.model.state_dict().items()}
     emb = sd.pop("token_embedding.weight")
     used = emb.abs().sum(1).nonzero()[:, 0]
-    torch.save({
+    save_checkpoint(path, {
         "format": "clipedit-compact-clip/1",
         "config": asdict(GUIDE_CONFIG),
         "state_dict": sd,
         "token_ids": used,
         "token_rows": emb[used].clone(),
         "meta": meta,
-    }, path)
+    }, kind=COMPACT_KIND, card="clipedit's small offline CLIP guide for the shapes world (trained token rows only).")
 
 
 def train(minutes: float, out: Path, batch: int = 256, lr: float = 1e-3, adv_eps: float = 8 / 255,
@@ -421,7 +423,7 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     if a.minutes <= 0 or (a.steps is not None and a.steps < 1) or (a.batch is not None and a.batch < 1):
         p.error("--minutes, --steps and --batch must be positive")
-    if a.init is not None and not a.init.is_file():
+    if a.init is not None and not a.init.exists():
         p.error(f"--init: no such file {a.init}")
     if a.sigma <= 0:
         p.error("--sigma must be positive")

@@ -2,9 +2,9 @@
 
 Run once by a developer, in two stages on the shared training loop (seeded, time/step-budgeted, resumable)::
 
-    python -m lab.training.shapes_muse vq --steps 2500 --out runs/shapes_vq.pt
-    python -m lab.training.shapes_muse transformer --vq runs/shapes_vq.pt --steps 3500 --out runs/shapes_tr.pt
-    python -m lab.training.shapes_muse bundle --vq runs/shapes_vq.pt --transformer runs/shapes_tr.pt --out runs/shapes_muse.pt
+    python -m lab.training.shapes_muse vq --steps 2500 --out runs/shapes-vq
+    python -m lab.training.shapes_muse transformer --vq runs/shapes-vq --steps 3500 --out runs/shapes-tr
+    python -m lab.training.shapes_muse bundle --vq runs/shapes-vq --transformer runs/shapes-tr --out runs/shapes-muse
 
 Both stages draw the shapes world in its canonical colours (no colour jitter, no noise), so a flat region has one
 colour and, with local codes, one code.
@@ -35,11 +35,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lab.common import add_out, state_for
 from clipedit.data.shapes import sample_batch
 from clipedit.models.muse import (GuideTextEncoder, MaskedGenerator, build_shapes_transformer, build_shapes_vq,
                                   read_shapes_muse, save_shapes_muse)
 from clipedit.sampler import mask_tokens
+from lab.common import add_out, state_for
 
 RESOLUTION = 32
 PATCH = 4  # pixels per token side: 32 px / 8 tokens
@@ -116,7 +116,7 @@ def local_codebook(k: int, dim: int, n_images: int, g: torch.Generator) -> tuple
 
 
 def train_vq(steps: int | None = 3000, minutes: float | None = None, batch: int = 32, seed: int = 0,
-             out: Path = Path("shapes_vq.pt"), state: Path | None = None,
+             out: Path = Path("shapes-vq"), state: Path | None = None,
              lr: float = 2e-3, styled: float = 0.0, kmeans_images: int = 4000, init: Path | None = None,
              decoder_only: bool = False, perceptual: float = 0.0, progress: bool | None = None) -> nn.Module:
     """Stage 1: a VQ model whose codes are *local*: each token is the k-means cluster of its own 4×4 patch.
@@ -229,7 +229,7 @@ def _guide_embedder():
 
 
 def train_transformer(vq_path: Path, steps: int | None = 6000, minutes: float | None = None, batch: int = 64,
-                      seed: int = 1, out: Path = Path("shapes_muse.pt"), state: Path | None = None,
+                      seed: int = 1, out: Path = Path("shapes-muse"), state: Path | None = None,
                       lr: float = 6e-4, drop_text: float = 0.1, object_weight: float = 1.0,
                       init: Path | None = None, progress: bool | None = None) -> nn.Module:
     """Stage 2: train the masked transformer on the frozen VQ model's tokens; writes the bundled file.

@@ -21,8 +21,8 @@ on a 2-core CPU. This trainer keeps StyleGAN2's architecture and file format (th
   (steps 1/1000 wide) and give the continuous parts through a piecewise-linear normal CDF. So every ``z`` lands
   on a scene, the classes are balanced like the training data's, and ``ψ``-truncation keeps them.
 
-    python -m lab.training.shapes_stylegan --init clipedit/assets/shapes_stylegan2.pt --minutes 55 --out runs/r.pt
-    python -m lab.training.shapes_stylegan --init runs/r.pt --minutes 25 --state runs/r2.state  # writes the asset
+    python -m lab.training.shapes_stylegan --init clipedit/assets/shapes-stylegan2 --minutes 55 --out runs/r
+    python -m lab.training.shapes_stylegan --init runs/r --minutes 25 --out runs/r2  # copy into clipedit/assets to ship
 
 :class:`SceneFunction` is the exact function a renderer approximates, as a generator, for asking what a perfect
 renderer of the code would allow (``python -m lab.eval.stylegan_methods --only ideal``).
@@ -40,9 +40,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lab.common import add_out, state_for
+from clipedit.hub import read_checkpoint, save_checkpoint
+from clipedit.styleclip.loaders import KIND as GENERATOR_KIND
+from clipedit.weights import get_weights
 from clipedit.data.shapes import BACKGROUNDS, BACKGROUND_NAMES, COLOUR_NAMES, COLOURS, SHAPES, render_shapes
 from clipedit.styleclip.stylegan2 import Generator
+from lab.common import add_out, state_for
 
 #: (start, end) of the one-hot blocks in a scene code: colour, shape, background.
 BLOCKS = ((0, len(COLOUR_NAMES)), (6, 6 + len(SHAPES)), (12, 12 + len(BACKGROUND_NAMES)))
@@ -301,8 +304,12 @@ def export(G: Generator, emb: SceneEmbedding, out: Path | None = None, margin: f
     G2.latent_avg.copy_(emb2.w0)  # the mean code is 0 (balanced classes, symmetric continuous parts)
     if out is not None:
         sd = {k: v.detach().clone() for k, v in G2.state_dict().items()}
-        torch.save({"g_ema": sd, "latent_avg": G2.latent_avg.clone(), "config": G2.config.to_dict(),
-                    "scene_code": {"E": emb2.E.detach().clone(), "w0": emb2.w0.clone()}, "meta": meta or {}}, out)
+        save_checkpoint(out, {"g_ema": sd, "latent_avg": G2.latent_avg.clone(), "config": G2.config.to_dict(),
+                              "scene_code": {"E": emb2.E.detach().clone(), "w0": emb2.w0.clone()},
+                              "recommended": dict(get_weights("clipedit/shapes-renderer").recommended),
+                              "meta": meta or {}},
+                        kind=GENERATOR_KIND, card="A 32 px StyleGAN2 trained by clipedit as a renderer of shapes-world "
+                                                  "scene codes.")
     return G2
 
 
@@ -334,7 +341,7 @@ class SceneFunction(Generator):
     @classmethod
     def from_file(cls, path: str | Path) -> "SceneFunction":
         """The scene function of a renderer file's ``scene_code`` (``E``, ``w0``)."""
-        ck = torch.load(path, map_location="cpu", weights_only=True)
+        ck = read_checkpoint(path, GENERATOR_KIND)
         if "scene_code" not in ck:
             raise ValueError(f"{path}: not a scene-code renderer (no 'scene_code'); train one with this module")
         return cls(ck["scene_code"]["E"], ck["scene_code"]["w0"])
@@ -365,7 +372,7 @@ def render_loss(out: torch.Tensor, target: torch.Tensor, features=None, feature_
     return loss
 
 
-def train(minutes: float = 50.0, batch: int = 32, seed: int = 0, out: Path = Path("shapes_renderer.pt"), state: Path | None = None,
+def train(minutes: float = 50.0, batch: int = 32, seed: int = 0, out: Path = Path("shapes-renderer"), state: Path | None = None,
           resume: bool = False, steps: int | None = None, progress: bool | None = None, init: Path | None = None,
           feature_weight: float = 1.0, lr: float = 0.002, log_every: int = 250, level_mix: float = 0.5) -> Generator:
     """Fit the synthesis network and ``E`` on the shared loop (:func:`clipedit.training.loop.train_loop`) for
@@ -377,7 +384,7 @@ def train(minutes: float = 50.0, batch: int = 32, seed: int = 0, out: Path = Pat
     from lab.training.shapes_gan import DEMO_CONFIG, ProjectedDiscriminator
 
     G = Generator(DEMO_CONFIG)
-    ck = torch.load(init, map_location="cpu", weights_only=True) if init is not None else None
+    ck = read_checkpoint(init, GENERATOR_KIND) if init is not None else None
     emb = SceneEmbedding(ck["latent_avg"].reshape(-1).float() if ck is not None else torch.zeros(G.style_dim))
     if ck is not None:
         G.load_state_dict(ck["g_ema"], strict=False)
@@ -445,8 +452,8 @@ def main(argv: list[str] | None = None) -> None:
         p.error("--minutes, --batch and --steps must be positive")
     if not 0 <= a.level_mix <= 1:
         p.error("--level-mix must be in [0, 1]")
-    if a.init is not None and not a.init.is_file():
-        p.error(f"--init: no such file {a.init}")
+    if a.init is not None and not a.init.exists():
+        p.error(f"--init: no such generator {a.init}")
     train(a.minutes, a.batch, a.seed, a.out, state_for(a.out, a.state), a.resume, a.steps, init=a.init, feature_weight=a.features, lr=a.lr,
           level_mix=a.level_mix)
 
