@@ -91,8 +91,9 @@ def masked_sample(logits_fn: LogitsFn, shape: tuple[int, int, int], mask_id: int
                   guidance: float = 0.0, temperature: float = 1.0, randomness: float = 4.5,
                   plausibility: float = DEFAULT_PLAUSIBILITY, generator: torch.Generator | None = None,
                   device: str | torch.device = "cpu",
-                  callback: StepCallback | None = None) -> torch.Tensor:
-    """Decode a ``shape = (B, H, W)`` grid of tokens from all-masked in ``steps`` steps.
+                  callback: StepCallback | None = None, init: torch.Tensor | None = None) -> torch.Tensor:
+    """Decode a ``shape = (B, H, W)`` grid of tokens from all-masked in ``steps`` steps, or fill in the masked
+    positions of ``init`` (inpainting, as MaskGIT does: the other tokens stay fixed).
 
     Args:
         logits_fn: the model, ``(tokens, conditional) -> (B, K, H, W)`` logits; masked positions hold ``mask_id``.
@@ -105,6 +106,8 @@ def masked_sample(logits_fn: LogitsFn, shape: tuple[int, int, int], mask_id: int
         randomness: scale of the Gumbel noise added to the confidences, annealed linearly to 0 by the last step.
         generator: for reproducible samples (on ``device``).
         callback: ``callback(step, tokens, still_masked)`` after every step (e.g. to decode and show the image).
+        init: ``(B, H, W)`` tokens to start from, ``mask_id`` where a token is to be sampled (the same number in every
+            row); ``steps`` is then at most that number.
     Returns:
         ``(B, H, W)`` long tokens, all in ``[0, K)``.
     """
@@ -114,8 +117,17 @@ def masked_sample(logits_fn: LogitsFn, shape: tuple[int, int, int], mask_id: int
         raise ValueError(f"plausibility must be in [0, 1), got {plausibility}")
     b, h, w = shape
     n = h * w
-    counts = masked_counts(n, steps)
-    tokens = torch.full((b, n), mask_id, dtype=torch.long, device=device)
+    to_fill = n  # how many tokens are sampled: all, or the masked ones of init
+    if init is None:
+        tokens = torch.full((b, n), mask_id, dtype=torch.long, device=device)
+    else:
+        tokens = init.to(device=device, dtype=torch.long).reshape(b, n).clone()
+        per_row = (tokens == mask_id).sum(1)
+        if per_row.min() != per_row.max() or int(per_row[0]) < 1:
+            raise ValueError("init must mask at least one token, the same number in every row")
+        to_fill = int(per_row[0])
+        steps = min(steps, to_fill)
+    counts = masked_counts(to_fill, steps)
     for step in range(steps):
         masked = tokens == mask_id
         grid = tokens.view(b, h, w)

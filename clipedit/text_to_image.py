@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from typing_extensions import Unpack
 
 from clipedit.defaults import GUIDE
@@ -50,6 +51,7 @@ def guide_image(
     loss: str = GUIDE.loss,
     seed: int | None = GUIDE.seed,
     init: torch.Tensor | None = None,
+    mask: torch.Tensor | str | None = None,
     device: str | torch.device | None = None,
     guide: CLIPGuide | None = None,
     **control: Unpack[RunOptions],
@@ -68,6 +70,8 @@ def guide_image(
         augment, n_augs: see :mod:`clipedit.guidance.augment`.
         seed: seeds the initialisation and the augmentations (``None``: not seeded).
         init: optional start image ``(1, 3, H, W)`` in ``[0, 1]``.
+        mask: with ``init``, the region that may change (:mod:`clipedit.masks`: 1 = may change, soft edges allowed);
+            the image is composited with ``init`` at every step, so pixels where the mask is 0 stay exactly ``init``.
         guide: a ready :class:`CLIPGuide` (then ``prompt``/``negatives``/``model``/``augment`` are ignored).
         **control: run-control keywords for :func:`~clipedit.optim.optimize` (:class:`~clipedit.optim.RunOptions`).
     """
@@ -84,11 +88,23 @@ def guide_image(
         image = make_image_param(param, size).to(dev)
     if init is not None:
         image.set_image(init.to(dev))
+    render = image
+    if mask is not None:
+        if init is None:
+            raise ValueError("mask= edits a region of an image: give init= too")
+        from clipedit.masks import as_mask, composite
+
+        base = F.interpolate(init.to(dev), size=image().shape[-2:], mode="bilinear", antialias=True).clamp(0, 1) \
+            if tuple(init.shape[-2:]) != tuple(image().shape[-2:]) else init.to(dev)
+        region = as_mask(mask, tuple(base.shape[-2:])).to(dev)
+
+        def render() -> torch.Tensor:  # the region from the parameters, the rest exactly the input
+            return composite(image(), base, region)
 
     def closure(step: int):
-        out = guide(image())
+        out = guide(render())
         return out.loss, out.similarities
 
-    run = optimize(image.parameters(), closure, steps, lr=lr, render=image, post_step=getattr(image, "project", None),
+    run = optimize(image.parameters(), closure, steps, lr=lr, render=render, post_step=getattr(image, "project", None),
                    **control, desc="guide")
     return GuidedImage(run.image.detach().cpu(), run, guide)

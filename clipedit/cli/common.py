@@ -119,6 +119,38 @@ def write_video(a: argparse.Namespace, frames) -> str:
     return f" and {save_animation(frames, a.video)} ({len(frames)} frames)"
 
 
+def mask_option(p: argparse.ArgumentParser) -> None:
+    """``--mask PATH``: edit only a region (:mod:`clipedit.masks`)."""
+    p.add_argument("--mask", default=None,
+                   help="edit only this region: an image whose white may change and black stays (grey: soft edge); "
+                        "resized to the image if its size differs")
+
+
+def check_mask(a: argparse.Namespace, image_dest: str, what: str) -> None:
+    """Refuse a ``--mask`` before any work: it needs ``image_dest``, must be a readable image that is not black
+    everywhere; a mask of another size than the image is resized, with a one-line notice."""
+    if getattr(a, "mask", None) is None:
+        return
+    from clipedit.checks import check_image_file
+    from clipedit.masks import as_mask
+
+    if not getattr(a, image_dest, None):
+        raise UsageError(f"--mask edits a region of an image: give {what} too")
+    if getattr(a, "inputs", None) is not None:
+        raise UsageError("--mask goes with one input image, not a folder")
+    check_image_file(a.mask, "--mask")
+    m = as_mask(a.mask)  # refuses a mask that is black everywhere, in one line
+    from PIL import Image
+
+    with Image.open(getattr(a, image_dest)) as im:
+        size = (im.height, im.width)
+    if tuple(m.shape[-2:]) != size:
+        import sys
+
+        print(f"clipedit: --mask is {m.shape[-1]}x{m.shape[-2]}, the image {size[1]}x{size[0]}: resized to fit",
+              file=sys.stderr)
+
+
 def progress_flag(a: argparse.Namespace) -> bool | None:
     """``--quiet`` → False, ``--progress`` → True, neither → None (a bar only on a terminal)."""
     return False if a.quiet else (True if a.progress else None)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from clipedit.cli.common import (check_common, common_options, frames_every, positive, positive_int, progress_flag,
-                                 video_options, write_video)
+from clipedit.cli.common import (check_common, check_mask, common_options, frames_every, mask_option, positive,
+                                 positive_int, progress_flag, video_options, write_video)
 from clipedit.defaults import GUIDE
 
 NAME = "guide"
@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"augmented views per step (default {GUIDE.n_augs})")
     g.add_argument("--lr", type=positive, default=GUIDE.lr, help=f"Adam learning rate (default {GUIDE.lr:g})")
     g.add_argument("--init", default=None, help="start from this image instead of noise")
+    mask_option(g)
     video_options(g)
 
 
@@ -31,6 +32,7 @@ def check(a: argparse.Namespace) -> None:
     from clipedit.checks import check_image_memory
 
     check_common(a, a.prompt, images=(("init", "--init image"),))
+    check_mask(a, "init", "--init IMAGE")
     if a.size is not None:
         check_image_memory(a.size, "--size", a.device)
 
@@ -42,7 +44,7 @@ def run(a: argparse.Namespace) -> int:
 
     init = load_image(a.init) if a.init else None
     res = guide_image(a.prompt, negatives=a.negative or None, model=a.model, steps=a.steps, size=a.size,
-                      param=a.param, augment=a.augment, n_augs=a.n_augs, lr=a.lr, seed=a.seed, init=init,
+                      param=a.param, augment=a.augment, n_augs=a.n_augs, lr=a.lr, seed=a.seed, init=init, mask=a.mask,
                       device=a.device, progress=progress_flag(a), keep_snapshots=a.video is not None,
                       callback_every=frames_every(a, a.steps) or 10)
     png = save_image(res.image, a.out.with_suffix(a.out.suffix or ".png"))

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from clipedit.cli.common import (UsageError, check_common, finite_float, float_list, int_list, positive_int, progress_flag,
-                                 run_options)
+from clipedit.cli.common import (UsageError, check_common, check_mask, finite_float, float_list, int_list, mask_option,
+                                 positive_int, progress_flag, run_options)
 from clipedit.defaults import STYLIZE
 
 NAME = "stylize"
@@ -27,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="the 26-style network instead of a style image: one index (7) or several (3,19), 0-25; "
                          "needs pip install 'clipedit[styles]'")
     st.add_argument("--weights", default=None, help="mixing weights for --multistyle indices, e.g. 0.5,0.5")
+    mask_option(st)
     run_options(st, seed=False)  # deterministic: nothing is drawn at random
 
 
@@ -40,6 +41,9 @@ def check(a: argparse.Namespace) -> None:
     check_common(a, images=(("content", "content image"), ("style", "style image")), many="content",
                  default_out="stylized.png")
     check_image_memory(a.size, "--size", a.device, bytes_per_pixel=1024)
+    check_mask(a, "content", "a content image")
+    if a.mask and a.multistyle is not None:
+        raise UsageError("--mask goes with a style image (Magenta's network), not --multistyle")
     if not 0 <= a.strength <= 1:
         raise UsageError(f"--strength must be between 0 and 1, got {a.strength:g}")
     if a.multistyle is not None:
@@ -66,7 +70,7 @@ def run(a: argparse.Namespace) -> int:
         style = load_image(a.style)  # read once for every content image
 
         def one(content_path, out):
-            save_image(stylize(load_image(content_path), style, a.strength, content_size=a.size, net=net), out)
+            save_image(stylize(load_image(content_path), style, a.strength, content_size=a.size, net=net, mask=a.mask), out)
     if a.inputs is not None:
         from clipedit.cli.batch import run_batch
 

@@ -73,7 +73,8 @@ def generate(prompt: str | Sequence[str], *, model: str | Path | MaskedGenerator
              seed: int | None = 0,
              device: str | torch.device | None = None,
              callback: Callable[[int, torch.Tensor | None, Mapping[str, float]], Any] | None = None,
-             progress: bool | None = None, frames_every: int | None = None) -> Generation:
+             progress: bool | None = None, frames_every: int | None = None, init: torch.Tensor | None = None,
+             mask: Any = None) -> Generation:
     """Generate ``n`` images per prompt.
 
     Args:
@@ -91,6 +92,9 @@ def generate(prompt: str | Sequence[str], *, model: str | Path | MaskedGenerator
             (matches :meth:`clipedit.widgets.PromptPanel.callback`).
         progress: a bar over the steps (``None``: on a terminal or in a notebook).
         frames_every: keep the decoding as an animation, a frame every this many steps (``result.frames``).
+        init, mask: inpainting, as MaskGIT does: ``init`` ``(1, 3, H, W)`` in ``[0, 1]`` is tokenized, the tokens of
+            every cell the mask touches (:mod:`clipedit.masks`, 1 = may change) are masked and sampled, the others stay;
+            the result is composited with ``init``, so pixels where the mask is 0 are exactly ``init``'s.
     """
     from clipedit.device import select_device
 
@@ -104,12 +108,33 @@ def generate(prompt: str | Sequence[str], *, model: str | Path | MaskedGenerator
         raise ValueError(f"steps must be at most the number of tokens ({h * w}), got {steps}")
     all_prompts = [p for p in prompts for _ in range(n)]
     frames: list[torch.Tensor] | None = [] if frames_every else None
+    start = region = base = None
+    if (init is None) != (mask is None):
+        raise ValueError("inpainting needs both init= (the image) and mask= (the region that may change)")
+    if init is not None:
+        import torch.nn.functional as F
+
+        from clipedit.masks import as_mask
+
+        base = F.interpolate(init.float(), size=(gen.resolution, gen.resolution), mode="bilinear", antialias=True)
+        base = base.clamp(0, 1).to(gen.device)
+        region = as_mask(mask, (gen.resolution, gen.resolution)).to(gen.device)
+        cells = F.max_pool2d((region > 0).float(), gen.downsample)[0, 0] > 0  # (h, w): a token per touched cell
+        with torch.no_grad():
+            start = gen.tokenize(base).expand(len(all_prompts), -1, -1).clone()
+        start[:, cells] = gen.mask_id
     text = gen.encode_text(all_prompts)
     neg = gen.encode_text([negative] * len(all_prompts)) if negative else None
     images, tokens = gen.sample(gen.logits_fn(text, neg), len(all_prompts), steps=steps, guidance=guidance,
                                 temperature=temperature, randomness=randomness, seed=seed,
                                 plausibility=plausibility, callback=callback, progress=progress,
-                                frames=frames, frames_every=frames_every or 1)
+                                frames=frames, frames_every=frames_every or 1, init=start)
+    if region is not None:
+        from clipedit.masks import composite
+
+        images = composite(images, base.cpu(), region.cpu())
+        if frames:
+            frames[-1] = images
     return Generation(images, tokens, all_prompts,
                       {"model": gen.name, "steps": steps, "guidance": guidance, "temperature": temperature,
                        "randomness": randomness, "plausibility": plausibility, "seed": seed, "negative": negative},

@@ -242,19 +242,22 @@ class MaskedGenerator:
                guidance: float = 0.0, temperature: float = 1.0, randomness: float = 4.5, seed: int | None = 0,
                plausibility: float | None = None, callback: Callable[[int, torch.Tensor, Mapping[str, float]], Any] | None = None,
                progress: bool | None = None, desc: str = "generate", frames: list[torch.Tensor] | None = None,
-               frames_every: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+               frames_every: int = 1, init: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode ``n`` images with the one sampler (:func:`clipedit.sampler.masked_sample`) from any
         ``logits_fn(tokens, conditional)`` (e.g. :meth:`logits_fn`, or StyleDrop's two-scale guidance).
 
         Returns ``(images (n, 3, H, W) in [0, 1], tokens (n, h, w))``, both on the CPU. ``callback(step, preview,
         logs)`` runs after every step with :meth:`preview` of the partial grid; a progress bar when ``progress``.
         ``frames``: a list that receives the run as an animation through the same step callback: the all-masked grid
-        (grey), the preview every ``frames_every`` steps, and the images returned.
+        (grey), the preview every ``frames_every`` steps, and the images returned. ``init``: ``(n, h, w)`` tokens to
+        inpaint, :attr:`mask_id` where tokens are to be sampled (the others stay).
         """
         from clipedit.progress import progress_bar
         from clipedit.sampler import DEFAULT_PLAUSIBILITY, masked_sample
 
         h, w = self.token_grid
+        if init is not None:  # inpainting: at most one commit per masked token
+            steps = min(int(steps), int((init == self.mask_id).flatten(1).sum(1).min()))
         if not 1 <= int(steps) <= h * w:
             raise ValueError(f"steps must be between 1 and the number of tokens ({h * w}), got {steps}")
         g = torch.Generator(device=self.device)
@@ -263,8 +266,11 @@ class MaskedGenerator:
         else:
             g.seed()
         bar = progress_bar(range(steps), desc=desc, progress=progress)
-        if frames is not None:
+        if frames is not None and init is None:
             frames.append(torch.full((n, 3, self.resolution, self.resolution), 0.5))  # every token masked: grey
+        elif frames is not None:
+            with torch.no_grad():
+                frames.append(self.preview(init.to(self.device), (init == self.mask_id).to(self.device)).cpu())
 
         def on_step(step: int, tokens: torch.Tensor, masked: torch.Tensor) -> None:
             bar.update(1)
@@ -279,7 +285,7 @@ class MaskedGenerator:
         tokens = masked_sample(logits_fn, (n, h, w), self.mask_id, steps=steps, guidance=guidance,
                                temperature=temperature, randomness=randomness, generator=g, device=self.device,
                                plausibility=DEFAULT_PLAUSIBILITY if plausibility is None else plausibility,
-                               callback=on_step)
+                               callback=on_step, init=None if init is None else init.to(self.device))
         bar.close()
         with torch.no_grad():
             images = self.detokenize(tokens).cpu()

@@ -70,13 +70,16 @@ def load_arbitrary_style(transfer: str = STYLIZE.transfer, device: str | torch.d
 
 @torch.no_grad()
 def stylize(content: ImageLike, style: ImageLike, strength: float = STYLIZE.strength, content_size: int | None = STYLIZE.content_size,
-            net: ArbitraryStyleNet | None = None, device: str | torch.device | None = None) -> torch.Tensor:
+            net: ArbitraryStyleNet | None = None, device: str | torch.device | None = None, mask=None,
+            feather: int = 8) -> torch.Tensor:
     """Render ``content`` in the style of ``style``.
 
     Args:
         content, style: paths, PIL images, arrays or ``(B, 3, H, W)`` tensors in [0, 1].
         strength: 0 = the content's own embedding (nearly the content), 1 = the style's; values in between mix.
         content_size: shorter side the content is resized to (``None``: as given).
+        mask: stylise only this region (:mod:`clipedit.masks`), blended into the content over a ``feather`` px edge
+            inside it; pixels where the mask is 0 are exactly the (resized) content.
     Returns:
         ``(1, 3, H, W)`` in [0, 1] on the network's device.
     """
@@ -86,7 +89,13 @@ def stylize(content: ImageLike, style: ImageLike, strength: float = STYLIZE.stre
     c = load_image(content, content_size, net.device)
     s = load_image(style, None, net.device)
     e = strength * net.embed(s) + (1 - strength) * net.embed(c)
-    return net(c, e)
+    out = net(c, e)
+    if mask is not None:
+        from clipedit.masks import as_mask, composite
+        from clipedit.masks import feather as soften
+
+        out = composite(out, c, soften(as_mask(mask, tuple(c.shape[-2:])), feather))
+    return out
 
 
 @torch.no_grad()

@@ -1,0 +1,94 @@
+"""Editing only a region: pixels outside the mask stay exactly the input's; inside, the method works."""
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+from clipedit.cli import main
+from clipedit.data.shapes import sample_batch
+from clipedit.imageio import save_image
+from clipedit.masks import as_mask, composite, feather, outside_change
+from tests.conftest import needs_data
+
+
+def _square_mask(size: int, lo: int, hi: int) -> torch.Tensor:
+    m = torch.zeros(1, 1, size, size)
+    m[..., lo:hi, lo:hi] = 1
+    return m
+
+
+def test_masks_are_checked_and_resized(tmp_path):
+    Image.new("L", (16, 8), 255).save(tmp_path / "m.png")
+    m = as_mask(tmp_path / "m.png", size=(32, 32))
+    assert m.shape == (1, 1, 32, 32) and float(m.min()) == 1.0
+    for bad, words in ((torch.zeros(4, 4), "zero everywhere"), (torch.full((4, 4), 2.0), "outside"),
+                       (torch.full((4, 4), float("nan")), "outside")):
+        with pytest.raises(ValueError, match=words):
+            as_mask(bad)
+    soft = feather(_square_mask(32, 8, 24), 3)
+    assert float(soft[..., 0, 0]) == 0 and float(soft[..., 16, 16]) == 1 and 0 < float(soft[..., 8, 8]) < 1
+    a, b = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)
+    assert torch.equal(composite(a, b, torch.zeros(1, 1, 8, 8)), b)
+
+
+def test_guided_image_changes_only_the_region():
+    from clipedit.text_to_image import guide_image
+
+    init = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+    mask = _square_mask(128, 32, 96)
+    res = guide_image("a red circle", model="clipedit/shapes", steps=8, init=init, mask=mask, progress=False)
+    assert outside_change(init, res.image, mask) == 0.0  # exactly the input outside
+    assert float((res.image - init).abs()[mask.expand_as(init) > 0].mean()) > 0.01  # and changed inside
+    with pytest.raises(ValueError, match="init="):
+        guide_image("a red circle", model="clipedit/shapes", steps=1, mask=mask, progress=False)
+
+
+def test_inpainting_keeps_the_tokens_and_pixels_outside():
+    from clipedit.masked import generate
+    from clipedit.models.muse import load_masked_generator
+
+    gen = load_masked_generator("clipedit/shapes-muse", device="cpu")
+    img = sample_batch(1, 32, torch.Generator().manual_seed(3), noise=0.0).images
+    mask = _square_mask(32, 8, 24)
+    out = generate("a blue star", n=3, steps=6, seed=0, init=img, mask=mask, frames_every=2, progress=False)
+    assert outside_change(img.expand(3, -1, -1, -1), out.images, mask) == 0.0
+    kept = ~(torch.nn.functional.max_pool2d(mask, gen.downsample)[0, 0] > 0)  # the token cells the mask leaves
+    assert torch.equal(out.tokens[:, kept], gen.tokenize(img).expand(3, -1, -1)[:, kept])
+    assert not torch.equal(out.tokens[:, ~kept], gen.tokenize(img).expand(3, -1, -1)[:, ~kept])
+    assert torch.equal(out.frames[-1], out.images) and len(out.frames) == 4  # start, steps 2, 4, 6
+    with pytest.raises(ValueError, match="both init= .* and mask="):
+        generate("a blue star", mask=mask, progress=False)
+
+
+@needs_data("weights/magenta-arbitrary-stylization", "images/styles")
+def test_stylize_a_region_with_a_feathered_edge():
+    from clipedit.data.paths import example_image
+    from clipedit.imageio import load_image
+    from clipedit.style.arbitrary import stylize
+
+    content = torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(1))
+    mask = _square_mask(96, 24, 72)
+    out = stylize(content, example_image("styles", "starry_night"), content_size=None, mask=mask, feather=4)
+    assert outside_change(content, out.cpu(), mask) == 0.0
+    assert float((out.cpu() - content).abs()[..., 40:56, 40:56].mean()) > 0.02
+    plain = stylize(content, load_image(example_image("styles", "starry_night")), content_size=None)
+    assert torch.allclose(out.cpu()[..., 40:56, 40:56], plain.cpu()[..., 40:56, 40:56])  # full style past the edge
+
+
+def test_cli_mask_checks_and_inpainting(tmp_path, capsys):
+    img = save_image(sample_batch(1, 32, torch.Generator().manual_seed(3), noise=0.0).images, tmp_path / "in.png")
+    black, small = tmp_path / "black.png", tmp_path / "small.png"
+    Image.new("L", (32, 32), 0).save(black)
+    m = Image.new("L", (16, 16), 0)
+    m.paste(255, (4, 4, 12, 12))
+    m.save(small)
+    out = ["--out", str(tmp_path / "o.png"), "--quiet"]
+    assert main(["guide", "a red circle", "--mask", str(small), *out]) == 2
+    assert "--init" in capsys.readouterr().err
+    assert main(["generate", "a blue star", "--init", str(img), "--mask", str(black), *out]) == 2
+    err = capsys.readouterr().err
+    assert "zero everywhere" in err and len(err.strip().splitlines()) == 1
+    assert main(["generate", "a blue star", "--init", str(img), "--mask", str(small), "--n", "2", *out]) == 0
+    assert "resized to fit" in capsys.readouterr().err  # 16 px mask, 32 px image: resized with a notice
+    assert (tmp_path / "o.png").is_file()
