@@ -14,7 +14,7 @@ from clipedit.cli import build_parser
 CLI_ONLY = {"help", "out", "quiet", "progress", "device", "scale", "negative", "init", "latent", "style", "image",
             "content", "prompt", "source", "target", "adapter", "method", "mapper", "multistyle", "weights", "space",
             "generator", "rounds", "paper", "feedback", "no_quantize", "layer_weights", "action", "command",
-            "neutral", "alpha", "beta", "layers", "video", "every", "mask"}
+            "neutral", "alpha", "beta", "layers", "video", "every", "mask", "photo"}
 
 
 def _functions():

@@ -92,3 +92,24 @@ def test_cli_mask_checks_and_inpainting(tmp_path, capsys):
     assert main(["generate", "a blue star", "--init", str(img), "--mask", str(small), "--n", "2", *out]) == 0
     assert "resized to fit" in capsys.readouterr().err  # 16 px mask, 32 px image: resized with a notice
     assert (tmp_path / "o.png").is_file()
+
+
+def test_clipdraw_over_a_photo_changes_only_the_region(tmp_path, capsys):
+    from clipedit.draw import clipdraw
+
+    photo = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    mask = _square_mask(64, 16, 48)
+    res = clipdraw("a red circle", model="clipedit/shapes", photo=photo, mask=mask, steps=4, num_paths=16, canvas=64,
+                   progress=False)
+    assert outside_change(photo, res.image, mask) == 0.0  # the strokes are composited inside the region only
+    inside = (res.image - photo).abs()[mask.expand_as(photo) > 0]
+    assert float(inside.max()) > 0.2 and float((inside > 0.05).float().mean()) > 0.01  # strokes drawn over the photo
+    with pytest.raises(ValueError, match="photo="):
+        clipdraw("a red circle", model="clipedit/shapes", mask=mask, steps=1, num_paths=2, canvas=64, progress=False)
+    src = save_image(photo, tmp_path / "photo.png")
+    Image.new("L", (64, 64), 255).save(tmp_path / "all.png")
+    assert main(["draw", "a red circle", "--photo", str(src), "--mask", str(tmp_path / "all.png"), "--steps", "2",
+                 "--paths", "4", "--canvas", "64", "--model", "clipedit/shapes", "--out", str(tmp_path / "d.png"),
+                 "--quiet"]) == 0
+    assert main(["draw", "a red circle", "--mask", str(tmp_path / "all.png"), "--out", str(tmp_path / "e.png")]) == 2
+    assert "--photo" in capsys.readouterr().err

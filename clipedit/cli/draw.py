@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from clipedit.cli.common import (UsageError, check_common, common_options, frames_every, non_negative, positive, positive_int,
-                                 progress_flag, video_options, write_video)
+from clipedit.cli.common import (UsageError, check_common, check_mask, common_options, frames_every, mask_option,
+                                 non_negative, positive, positive_int, progress_flag, video_options, write_video)
 from clipedit.defaults import DRAW
 
 NAME = "draw"
@@ -38,13 +38,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"style loss (default {DRAW.style_loss})")
     d.add_argument("--vgg", default=DRAW.vgg_weights,
                    help=f"VGG-16 weights: auto, imagenet, random or a state-dict path (default {DRAW.vgg_weights})")
+    d.add_argument("--photo", default=None, help="draw over this picture instead of white (resized to the canvas)")
+    mask_option(d)
     video_options(d)
 
 
 def check(a: argparse.Namespace) -> None:
     from clipedit.checks import RENDER_BYTES_PER_PIXEL, check_image_memory
 
-    check_common(a, a.prompt, images=(("style", "--style image"),))
+    check_common(a, a.prompt, images=(("style", "--style image"), ("photo", "--photo")))
+    check_mask(a, "photo", "--photo IMAGE")
     if a.canvas is not None:
         check_image_memory(a.canvas, "--canvas", a.device, bytes_per_pixel=RENDER_BYTES_PER_PIXEL)
         check_image_memory(round(a.canvas * a.scale), "--canvas x --scale", a.device, bytes_per_pixel=1024)
@@ -66,7 +69,7 @@ def run(a: argparse.Namespace) -> int:
     chosen = drawing_settings(guide, a.steps, a.paths, a.canvas)  # what the user gave, else what the guide recommends
     common = dict(guide=guide, max_width=a.max_width, seed=a.seed, renderer=a.renderer, device=a.device,
                   progress=progress_flag(a), keep_snapshots=a.video is not None,
-                  callback_every=frames_every(a, chosen["steps"]) or 10, **chosen)
+                  callback_every=frames_every(a, chosen["steps"]) or 10, photo=a.photo, mask=a.mask, **chosen)
     if a.style:
         res = styleclipdraw(a.prompt, a.style, style_weight=a.style_weight, style_loss=a.style_loss,
                             vgg_weights=None if a.vgg == "random" else a.vgg, **common)

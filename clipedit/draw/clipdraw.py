@@ -24,6 +24,7 @@ from clipedit.guidance import CLIPGuide
 from clipedit.guidance.guide import PromptLike
 from clipedit.imageio import ImageLike, load_image, save_image
 from clipedit.losses import StyleLoss
+from clipedit.masks import composite
 from clipedit.optim import OptimResult, RunFrames, RunOptions, optimize, seed_everything
 from clipedit.report import write_report
 
@@ -95,6 +96,8 @@ def draw(
     lrs: dict[str, float] | None = None,
     seed: int | None = 0,
     init: Scene | None = None,
+    photo: ImageLike | None = None,
+    mask=None,
     renderer: str | Renderer = DRAW.renderer,
     extra_loss: Callable[[torch.Tensor, int], tuple[torch.Tensor, dict[str, float]]] | None = None,
     clip_until: float = 1.0,
@@ -108,6 +111,9 @@ def draw(
     ``extra_loss(image, step) -> (loss, logs)`` is added to the CLIP loss; the CLIP loss is used for steps
     ``< clip_until * steps`` only. ``prompt=None`` (with ``extra_loss``) optimises the extra loss alone.
     ``steps``, ``num_paths`` and ``canvas`` left ``None`` follow :func:`drawing_settings` (the guide's own).
+    ``photo``: draw over this picture (resized to the canvas) instead of white. ``mask`` (with ``photo``): the region
+    the strokes may change (:mod:`clipedit.masks`); every rendering is composited with the photo, so pixels where the
+    mask is 0 are exactly the photo's.
     """
     if prompt is None and extra_loss is None:
         raise ValueError("nothing to optimise: give a prompt or an extra loss")
@@ -126,6 +132,17 @@ def draw(
     steps, num_paths, canvas = chosen["steps"], chosen["num_paths"], chosen["canvas"]
     start = init.detach() if init is not None else random_strokes(num_paths, canvas, canvas,
                                                                    stroke_width=CLIPDRAW_WIDTH, seed=seed)
+    region = None
+    if mask is not None and photo is None:
+        raise ValueError("mask= limits the strokes to a region of a photo: give photo= too")
+    if photo is not None:
+        start.background = load_image(photo).to(torch.float32)[0].cpu()
+        start.background = torch.nn.functional.interpolate(start.background[None], size=(canvas, canvas),
+                                                           mode="bilinear", antialias=True)[0].clamp(0, 1)
+    if mask is not None:
+        from clipedit.masks import as_mask
+
+        region = as_mask(mask, (canvas, canvas)).to(dev)
     scene = start.to(dev)
     scene.requires_grad_(True)
     rend = make_renderer(renderer)
@@ -138,7 +155,7 @@ def draw(
     clip_steps = int(round(clip_until * steps))
 
     def closure(step: int):
-        image = rend(scene)
+        image = rend(scene) if region is None else composite(rend(scene), scene.background[None], region)
         logs: dict[str, float] = {}
         loss = image.new_zeros(())
         if guide is not None and step < clip_steps:
@@ -158,7 +175,7 @@ def draw(
             p.color.clamp_(0.0, 1.0)
 
     def render_now() -> torch.Tensor:
-        return rend(scene)
+        return rend(scene) if region is None else composite(rend(scene), scene.background[None], region)
 
     run = optimize(groups, closure, steps, render=render_now, **control, desc=desc, post_step=project)
     final = scene.detach().to("cpu")
