@@ -90,6 +90,8 @@ class Edit:
     space: str = "w+"
     mode: str = "edit"
     n_samples: int = 100
+    #: with a mask: weight of the mean squared change outside it (not tuned; the change is reported either way)
+    mask_lambda: float = 10.0
 
 
 @dataclass(frozen=True)

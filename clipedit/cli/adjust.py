@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from clipedit.cli.common import UsageError, check_common, float_list, positive, positive_int
+from clipedit.cli.common import UsageError, check_common, check_mask, float_list, mask_option, positive, positive_int
 from clipedit.defaults import ADJUST
 
 NAME = "adjust"
@@ -25,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="per style layer weights, shallow (colour, fine texture) to deep (larger motifs) (default 1)")
     ad.add_argument("--size", type=positive_int, default=ADJUST.content_size,
                     help=f"content shorter side (default {ADJUST.content_size})")
+    mask_option(ad)
     ad.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available)")
 
 
@@ -33,6 +34,7 @@ def check(a: argparse.Namespace) -> None:
     from clipedit.style.adjustable import LAMBDA_MAX, LAMBDA_MIN, N_STYLE_LAYERS, loss_weights
 
     check_common(a, images=(("content", "content image"),), many="content", default_out="adjusted.png")
+    check_mask(a, "content", "a content image")
     layers = None if a.layer_weights is None else float_list(a.layer_weights, "--layer-weights")
     if layers is not None and len(layers) != N_STYLE_LAYERS:
         raise UsageError(f"--layer-weights takes {N_STYLE_LAYERS} numbers (shallow to deep), got {len(layers)}")
@@ -62,7 +64,7 @@ def run(a: argparse.Namespace) -> int:
 
     def one(content, out):
         save_image(adjust(load_image(content), a.content_weight, a.style_weight, a.layer_list, content_size=a.size,
-                          net=net, device=a.device), out)
+                          net=net, device=a.device, mask=a.mask), out)
     if a.inputs is not None:
         from clipedit.cli.batch import run_batch
 

@@ -50,11 +50,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--samples", type=positive_int, default=EDIT.n_samples,
                    help=f"--method global: images per channel when measuring fs3 once per generator "
                         f"(default {EDIT.n_samples})")
+    e.add_argument("--mask", default=None,
+                   help="--method optimise: edit mostly this region (white); the change outside it is penalised and "
+                        "reported in the JSON")
     video_options(e)
 
 
 def check(a: argparse.Namespace) -> None:
     check_common(a, a.prompt)
+    if a.mask is not None:
+        from clipedit.checks import check_image_file
+        from clipedit.masks import as_mask
+
+        if a.method != "optimise":
+            raise UsageError(f"--mask goes with --method optimise, not --method {a.method}")
+        check_image_file(a.mask, "--mask")
+        as_mask(a.mask)  # refuses a mask that is black everywhere, in one line
     if a.video is not None and a.method != "optimise":
         raise UsageError(f"--video shows an optimisation: --method {a.method} has none (use --method optimise)")
     check_generator(a)  # a generator is a row of the weights table or a file; a latent is always a file
@@ -153,11 +164,13 @@ def run(a: argparse.Namespace) -> int:
     res = styleclip_edit(a.prompt, generator=a.generator, latent=a.latent, mode=a.mode, seed=a.seed, steps=a.steps,
                          lr=a.lr, l2_lambda=a.l2, id_lambda=a.id, truncation=a.truncation, space=a.space,
                          model=a.model, negatives=a.negative or None, device=a.device, progress=progress_flag(a),
-                         keep_snapshots=a.video is not None, callback_every=frames_every(a, a.steps) or 10)
+                         keep_snapshots=a.video is not None, callback_every=frames_every(a, a.steps) or 10,
+                         mask=a.mask)
     png = save_image(res.image, a.out)
     before = save_image(res.before, png.with_name(png.stem + ".before.png"))
     lat = save_latents(png.with_suffix(".latent.safetensors"), latent=res.latent, start=res.start)
     js = write_report(png, prompt=a.prompt, generator=a.generator or "clipedit/shapes-renderer", mode=a.mode,
-                      steps=a.steps, seed=a.seed, l2_lambda=a.l2, id_lambda=a.id, history=res.history)
+                      steps=a.steps, seed=a.seed, l2_lambda=a.l2, id_lambda=a.id, mask=a.mask,
+                      outside_change=res.outside_change, history=res.history)
     print(f"wrote {png}, {before}, {lat}, {js}{write_video(a, res.frames)}")
     return 0

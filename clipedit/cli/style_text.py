@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from clipedit.cli.common import (UsageError, check_common, common_options, frames_every, non_negative, positive, positive_int,
-                                 progress_flag, video_options, write_video)
+from clipedit.cli.common import (UsageError, check_common, check_mask, common_options, frames_every, mask_option,
+                                 non_negative, positive, positive_int, progress_flag, video_options, write_video)
 from clipedit.defaults import STYLE_TEXT
 
 NAME = "style-text"
@@ -28,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help=f"augmented views per step (default {STYLE_TEXT.n_augs})")
     sx.add_argument("--size", type=positive_int, default=STYLE_TEXT.content_size,
                     help=f"content shorter side during optimisation (default {STYLE_TEXT.content_size})")
+    mask_option(sx)
     video_options(sx)
 
 
@@ -38,6 +39,9 @@ def check(a: argparse.Namespace) -> None:
         raise UsageError("--style picks Magenta's start style; the multistyle space starts from the uniform mix")
     check_common(a, a.prompt, images=(("content", "content image"), ("style", "--style image")), many="content",
                  default_out="style_text.png")
+    check_mask(a, "content", "a content image")
+    if a.mask and a.space == "multistyle":
+        raise UsageError("--mask goes with --space magenta (the default)")
     check_image_memory(a.size, "--size", a.device)
 
 
@@ -65,7 +69,7 @@ def run(a: argparse.Namespace) -> int:
 
     res = style_transfer_clip(a.content, a.prompt, a.style, negatives=a.negative or None, model=a.model,
                               steps=a.steps, l2_weight=a.l2, n_augs=a.n_augs, content_size=a.size,
-                              seed=a.seed, device=a.device, progress=progress_flag(a), **lr)
+                              seed=a.seed, device=a.device, progress=progress_flag(a), mask=a.mask, **lr)
     png = save_image(res.image, a.out)
     from safetensors.torch import save_file
 

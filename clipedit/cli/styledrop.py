@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from clipedit.cli.common import (OneLineParser, UsageError, check_device, finite_float, positive, positive_int, progress_flag,
-                                 run_options, video_options, write_video)
+from clipedit.cli.common import (OneLineParser, UsageError, check_device, check_mask, finite_float, mask_option, positive,
+                                 positive_int, progress_flag, run_options, video_options, write_video)
 from clipedit.defaults import GENERATE, STYLEDROP_SAMPLE, STYLEDROP_TRAIN
 
 NAME = "styledrop"
@@ -52,6 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help=f"decoding steps (default {STYLEDROP_SAMPLE.steps})")
     sp.add_argument("--scale", type=positive_int, default=None,
                     help="save images enlarged this many times, nearest neighbour (default: to at least 128 px)")
+    sp.add_argument("--init", default=None, help="with --mask: the image to inpaint in the style")
+    mask_option(sp)
     video_options(sp, unit="decoding steps", default="every step")
     for x in (tr, sp):
         x.add_argument("--model", default=None,
@@ -100,6 +102,13 @@ def check(a: argparse.Namespace) -> None:
 
     if not a.prompt.strip():
         raise UsageError('the prompt is empty: describe the content, e.g. "a blue star"')
+    if a.init:
+        from clipedit.checks import check_image_file
+
+        check_image_file(a.init, "--init image")
+    check_mask(a, "init", "--init IMAGE")
+    if a.init and not a.mask:
+        raise UsageError("--init goes with --mask (inpainting: the region to fill)")
     from clipedit.cli.common import check_model_source
 
     check_model_source(a.adapter, "adapter", names="a folder from `clipedit styledrop train`")
@@ -167,7 +176,8 @@ def run(a: argparse.Namespace) -> int:
     style = load_style(a.adapter)
     gen = _generator(a, style.meta.get("model", GENERATE.model))
     res = sample_style(gen, style, [a.prompt], n=a.n, lambda_a=a.lambda_a, lambda_b=a.lambda_b, steps=a.steps,
-                       seed=a.seed, progress=progress_flag(a), frames_every=(a.every or 1) if a.video is not None else None)
+                       seed=a.seed, progress=progress_flag(a), frames_every=(a.every or 1) if a.video is not None else None,
+                       init=_load_style_image(a.init) if a.init else None, mask=a.mask)
     written = save_grid(res.images, a.out.with_suffix(a.out.suffix or ".png"), a.scale)
     js = write_report(written[0], prompt=a.prompt, prompts=res.prompts, **res.settings, adapter=str(a.adapter),
                       model=gen.name)

@@ -112,17 +112,7 @@ def generate(prompt: str | Sequence[str], *, model: str | Path | MaskedGenerator
     if (init is None) != (mask is None):
         raise ValueError("inpainting needs both init= (the image) and mask= (the region that may change)")
     if init is not None:
-        import torch.nn.functional as F
-
-        from clipedit.masks import as_mask
-
-        base = F.interpolate(init.float(), size=(gen.resolution, gen.resolution), mode="bilinear", antialias=True)
-        base = base.clamp(0, 1).to(gen.device)
-        region = as_mask(mask, (gen.resolution, gen.resolution)).to(gen.device)
-        cells = F.max_pool2d((region > 0).float(), gen.downsample)[0, 0] > 0  # (h, w): a token per touched cell
-        with torch.no_grad():
-            start = gen.tokenize(base).expand(len(all_prompts), -1, -1).clone()
-        start[:, cells] = gen.mask_id
+        start, base, region = gen.inpainting(init, mask, len(all_prompts))
     text = gen.encode_text(all_prompts)
     neg = gen.encode_text([negative] * len(all_prompts)) if negative else None
     images, tokens = gen.sample(gen.logits_fn(text, neg), len(all_prompts), steps=steps, guidance=guidance,

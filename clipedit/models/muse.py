@@ -238,6 +238,23 @@ class MaskedGenerator:
         cell = torch.nn.functional.interpolate(masked[:, None].float(), size=img.shape[-2:], mode="nearest")
         return img * (1 - cell) + 0.5 * cell
 
+    @torch.no_grad()
+    def inpainting(self, init: torch.Tensor, mask, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """What inpainting starts from, as MaskGIT does: ``init`` ``(1, 3, H, W)`` in ``[0, 1]`` resized to the model's
+        size and tokenized, :attr:`mask_id` in every token cell the mask (:mod:`clipedit.masks`) touches. Returns
+        ``(tokens (n, h, w), image (1, 3, R, R), mask (1, 1, R, R))``, the last two to composite the result with."""
+        import torch.nn.functional as F
+
+        from clipedit.masks import as_mask
+
+        size = (self.resolution, self.resolution)
+        base = F.interpolate(init.float().to(self.device), size=size, mode="bilinear", antialias=True).clamp(0, 1)
+        region = as_mask(mask, size).to(self.device)
+        cells = F.max_pool2d((region > 0).float(), self.downsample)[0, 0] > 0
+        start = self.tokenize(base).expand(n, -1, -1).clone()
+        start[:, cells] = self.mask_id
+        return start, base, region
+
     def sample(self, logits_fn: Callable[[torch.Tensor, bool], torch.Tensor], n: int, *, steps: int = 12,
                guidance: float = 0.0, temperature: float = 1.0, randomness: float = 4.5, seed: int | None = 0,
                plausibility: float | None = None, callback: Callable[[int, torch.Tensor, Mapping[str, float]], Any] | None = None,

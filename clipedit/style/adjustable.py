@@ -260,7 +260,8 @@ def load_adjustable(style: str = DEFAULT_STYLE, device: str | torch.device | Non
 @torch.no_grad()
 def adjust(content: ImageLike, content_weight: float = ADJUST.content_weight, style_weight: float = ADJUST.style_weight,
            layer_weights: Sequence[float] | None = None, style: str = DEFAULT_STYLE, content_size: int | None = ADJUST.content_size,
-           net: AdjustableStyleNet | None = None, device: str | torch.device | None = None) -> torch.Tensor:
+           net: AdjustableStyleNet | None = None, device: str | torch.device | None = None,
+           mask=None, feather: int = 8) -> torch.Tensor:
     """Stylise ``content`` with the loss weights chosen now: one forward pass.
 
     Args:
@@ -269,10 +270,19 @@ def adjust(content: ImageLike, content_weight: float = ADJUST.content_weight, st
         layer_weights: per style layer multipliers (``K`` = 4, shallow to deep), times ``style_weight``.
         style: a bundled style name or a checkpoint path.
         content_size: shorter side the content is resized to (``None``: as given).
+        mask: stylise only this region (:mod:`clipedit.masks`), blended in over a ``feather`` px edge inside it;
+            pixels where the mask is 0 are exactly the (resized) content.
     Returns:
         ``(1, 3, H, W)`` in [0, 1] on the network's device.
     """
     net = net or load_adjustable(style, device)
     lam = loss_weights(content_weight, style_weight, layer_weights, net.config.n_style_layers)
     dev = next(net.parameters()).device
-    return net(load_image(content, content_size, dev), lam.to(dev))
+    c = load_image(content, content_size, dev)
+    out = net(c, lam.to(dev))
+    if mask is not None:
+        from clipedit.masks import as_mask, composite
+        from clipedit.masks import feather as soften
+
+        out = composite(out, c, soften(as_mask(mask, tuple(c.shape[-2:])), feather))
+    return out

@@ -150,6 +150,7 @@ def style_transfer_clip(
     device: str | torch.device | None = None,
     net: ArbitraryStyleNet | None = None,
     guide: CLIPGuide | None = None,
+    mask=None,
     **control: Unpack[RunOptions],
 ) -> StyleCLIPResult:
     """StyleTransferCLIP: optimise Magenta's style embedding so ``T(content, E)`` matches a text.
@@ -161,6 +162,8 @@ def style_transfer_clip(
         augment, n_augs: views for the CLIP loss (StyleTransferCLIP used affine + colour jitter + crops).
         content_size: shorter side of the content during optimisation (the network is fully convolutional:
             render the final ``E*`` at any size with ``net(content, result.embedding)``).
+        mask: restyle only this region (:mod:`clipedit.masks`, an 8 px feathered edge inside it): the guide sees the
+            composite, and pixels where the mask is 0 stay exactly the content's.
     """
     dev = select_device(device)
     seed_everything(seed)
@@ -171,9 +174,15 @@ def style_transfer_clip(
     with torch.no_grad():
         e0 = net.embed(load_image(style, None, net.device) if style is not None else c)
     e = nn.Parameter(e0.clone())
+    region = None
+    if mask is not None:
+        from clipedit.masks import as_mask, feather as soften
 
-    def render() -> torch.Tensor:
-        return net(c, e)
+        region = soften(as_mask(mask, tuple(c.shape[-2:])), 8).to(c.device)
+
+    def render() -> torch.Tensor:  # with a mask, the guide sees (and the result is) the content outside the region
+        out = net(c, e)
+        return out if region is None else region * out + (1 - region) * c
 
     def closure(step: int):
         out = guide(render())

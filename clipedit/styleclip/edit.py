@@ -40,6 +40,8 @@ class LatentEdit(RunFrames):
     start: torch.Tensor
     run: OptimResult
     noise: list[torch.Tensor] | None = None
+    #: with a mask: the mean absolute change of the pixels outside it (a latent edit cannot keep them exactly)
+    outside_change: float | None = None
 
     @property
     def history(self) -> list[dict[str, float]]:
@@ -126,6 +128,8 @@ def styleclip_edit(
     noise_mode: str = "const",
     device: str | torch.device | None = None,
     guide: CLIPGuide | None = None,
+    mask=None,
+    mask_lambda: float = EDIT.mask_lambda,
     **control: Unpack[RunOptions],
 ) -> LatentEdit:
     """Edit a StyleGAN2 latent so the image matches ``prompt`` (StyleCLIP latent optimisation).
@@ -140,6 +144,8 @@ def styleclip_edit(
         identity: ``"auto"`` (ArcFace IR-SE50 for face-sized generators, off for the demo), an
             :class:`IdentityLoss` (any embedding network), or ``None``.
         augment, n_augs: CLIP views (StyleCLIP used none).
+        mask: edit mostly this region (:mod:`clipedit.masks`): ``mask_lambda`` times the mean squared change of the
+            pixels outside it joins the loss, and ``result.outside_change`` reports their mean absolute change.
     """
     if mode not in ("edit", "free_generation"):
         raise ValueError(f"mode must be 'edit' or 'free_generation', got {mode!r}")
@@ -172,6 +178,11 @@ def styleclip_edit(
     with torch.no_grad():
         before_raw = G.synthesis(start, noise_mode=noise_mode)
         ref_emb = ident.embed(before_raw) if ident is not None else None
+    keep = None
+    if mask is not None:  # a latent edit moves every pixel a little: penalise change outside the region, report it
+        from clipedit.masks import as_mask
+
+        keep = 1 - as_mask(mask, tuple(before_raw.shape[-2:])).to(dev)
 
     def closure(step: int):
         img = G.synthesis(w, noise_mode=noise_mode)
@@ -185,14 +196,23 @@ def styleclip_edit(
                 idl = ident(img, ref_embedding=ref_emb)
                 loss = loss + id_lambda * idl
                 logs["id_loss"] = float(idl.detach())
+        if keep is not None:
+            outside = (keep * (img - before_raw) ** 2).sum() / (keep.sum() * img.shape[1]).clamp(min=1)
+            loss = loss + mask_lambda * outside
+            logs["outside_mse"] = float(outside.detach())
         return loss, logs
 
     def render():
         return to_unit(G.synthesis(w, noise_mode=noise_mode))
 
     run = optimize([w], closure, steps, lr=lr, schedule="warmup_cosine", render=render, **control, desc="styleclip")
+    change = None
+    if keep is not None:
+        from clipedit.masks import outside_change
+
+        change = outside_change(to_unit(before_raw).cpu(), run.image.detach().cpu(), (1 - keep).cpu())
     return LatentEdit(run.image.detach().cpu(), to_unit(before_raw).cpu(), G.to_wplus(w.detach()).cpu(),
-                      G.to_wplus(start).cpu(), run)
+                      G.to_wplus(start).cpu(), run, outside_change=change)
 
 
 def _noise_regularisation(noises: Sequence[torch.Tensor]) -> torch.Tensor:

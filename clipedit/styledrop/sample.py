@@ -41,11 +41,14 @@ def sample_style(gen: MaskedGenerator, style: TrainedStyle | None, contents: str
                  lambda_a: float = DEFAULT_LAMBDA_A, lambda_b: float = DEFAULT_LAMBDA_B, steps: int = STYLEDROP_SAMPLE.steps,
                  temperature: float = 1.0, randomness: float = 4.5, seed: int | None = 0,
                  plausibility: float | None = None, callback: Callable[[int, torch.Tensor, Mapping[str, float]], Any] | None = None,
-                 progress: bool | None = None, frames_every: int | None = None) -> StyledSamples:
+                 progress: bool | None = None, frames_every: int | None = None, init: torch.Tensor | None = None,
+                 mask=None) -> StyledSamples:
     """``n`` images per content prompt in ``style`` (``None``: the base model, where ``λ_A`` has no effect and
     ``λ_B`` is the plain classifier-free guidance scale). ``plausibility``: see
     :func:`~clipedit.styledrop.guidance.two_scale_logits_fn` (``None``: the sampler's default). ``frames_every``:
-    keep the decoding as an animation, a frame every this many steps (``result.frames``)."""
+    keep the decoding as an animation, a frame every this many steps (``result.frames``). ``init``, ``mask``:
+    inpaint a region of ``init`` in the style (:meth:`~clipedit.models.muse.MaskedGenerator.inpainting`); pixels
+    where the mask is 0 are exactly ``init``'s."""
     contents = [contents] if isinstance(contents, str) else list(contents)
     if not contents or any(not isinstance(c, str) or not c.strip() for c in contents):
         raise ValueError('the prompt is empty: describe the content, e.g. "a blue star"')
@@ -55,13 +58,24 @@ def sample_style(gen: MaskedGenerator, style: TrainedStyle | None, contents: str
     prompts = [style_prompt(c, style.meta["style"]) if style is not None else c for c in contents for _ in range(n)]
     text = gen.encode_text(prompts)
     frames: list[torch.Tensor] | None = [] if frames_every else None
+    if (init is None) != (mask is None):
+        raise ValueError("inpainting needs both init= (the image) and mask= (the region that may change)")
+    start = base = region = None
+    if init is not None:
+        start, base, region = gen.inpainting(init, mask, len(prompts))
     ctx = attached(style.adapters, gen.transformer) if style is not None else nullcontext(None)
     with ctx as adapters:
         fn = two_scale_logits_fn(gen, adapters, text, lambda_a, lambda_b,
                                  plausibility=DEFAULT_PLAUSIBILITY if plausibility is None else plausibility)
         images, tokens = gen.sample(fn, len(prompts), steps=steps, temperature=temperature, randomness=randomness,
                                     seed=seed, callback=callback, progress=progress, desc="styledrop", frames=frames,
-                                    frames_every=frames_every or 1)
+                                    frames_every=frames_every or 1, init=start)
+    if region is not None:
+        from clipedit.masks import composite
+
+        images = composite(images, base.cpu(), region.cpu())
+        if frames:
+            frames[-1] = images
     return StyledSamples(images, tokens, prompts, {"lambda_a": lambda_a, "lambda_b": lambda_b, "steps": steps,
                                                    "seed": seed, "style": style.meta["style"] if style else None},
                          frames or [])
