@@ -69,10 +69,24 @@ def composite(result: torch.Tensor, original: torch.Tensor, mask: torch.Tensor) 
     return m * result + (1 - m) * original.to(result.device, result.dtype)
 
 
+def region_for(mask: MaskLike, like: torch.Tensor, feather_px: int = 0) -> torch.Tensor:
+    """The mask at ``like``'s size and device, ``(1, 1, H, W)`` in ``[0, 1]``, softened over ``feather_px`` inside."""
+    return feather(as_mask(mask, tuple(like.shape[-2:])), feather_px).to(like.device)
+
+
+def paste(result: torch.Tensor, original: torch.Tensor, mask: MaskLike, feather_px: int = 0) -> torch.Tensor:
+    """``result`` inside ``mask`` (softened over ``feather_px``), exactly ``original`` where the mask is 0.
+
+    >>> paste(torch.ones(1, 3, 4, 4), torch.zeros(1, 3, 4, 4), torch.tensor([[1.0, 0.0], [0.0, 0.0]]))[0, 0, 3, 3].item()
+    0.0
+    """
+    return composite(result, original, region_for(mask, original, feather_px))
+
+
 def outside_change(before: torch.Tensor, after: torch.Tensor, mask: torch.Tensor) -> float:
     """Mean absolute change over the pixels the mask keeps (mask 0), in ``[0, 1]`` units (0 when none are kept)."""
     keep = (mask.to(before.device) == 0).expand_as(before)
     return float((after - before).abs()[keep].mean()) if keep.any() else 0.0
 
 
-__all__ = ["as_mask", "feather", "composite", "outside_change"]
+__all__ = ["as_mask", "feather", "composite", "region_for", "paste", "outside_change"]

@@ -92,11 +92,11 @@ def guide_image(
     if mask is not None:
         if init is None:
             raise ValueError("mask= edits a region of an image: give init= too")
-        from clipedit.masks import as_mask, composite
+        from clipedit.masks import composite, region_for
 
         base = F.interpolate(init.to(dev), size=image().shape[-2:], mode="bilinear", antialias=True).clamp(0, 1) \
             if tuple(init.shape[-2:]) != tuple(image().shape[-2:]) else init.to(dev)
-        region = as_mask(mask, tuple(base.shape[-2:])).to(dev)
+        region = region_for(mask, base)
 
         def render() -> torch.Tensor:  # the region from the parameters, the rest exactly the input
             return composite(image(), base, region)

@@ -126,20 +126,22 @@ def mask_option(p: argparse.ArgumentParser) -> None:
                         "resized to the image if its size differs")
 
 
-def check_mask(a: argparse.Namespace, image_dest: str, what: str) -> None:
-    """Refuse a ``--mask`` before any work: it needs ``image_dest``, must be a readable image that is not black
-    everywhere; a mask of another size than the image is resized, with a one-line notice."""
+def check_mask(a: argparse.Namespace, image_dest: str | None = None, what: str = "") -> None:
+    """Refuse a ``--mask`` before any work: it must be a readable image that is not black everywhere and, with an
+    ``image_dest``, needs that image; a mask of another size than the image is resized, with a one-line notice."""
     if getattr(a, "mask", None) is None:
         return
     from clipedit.checks import check_image_file
     from clipedit.masks import as_mask
 
-    if not getattr(a, image_dest, None):
+    if image_dest is not None and not getattr(a, image_dest, None):
         raise UsageError(f"--mask edits a region of an image: give {what} too")
     if getattr(a, "inputs", None) is not None:
         raise UsageError("--mask goes with one input image, not a folder")
     check_image_file(a.mask, "--mask")
     m = as_mask(a.mask)  # refuses a mask that is black everywhere, in one line
+    if image_dest is None:
+        return
     from PIL import Image
 
     with Image.open(getattr(a, image_dest)) as im:

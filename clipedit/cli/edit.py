@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from clipedit.cli.common import (UsageError, check_common, check_generator, check_model_source, common_options,
+from clipedit.cli.common import (UsageError, check_common, check_generator, check_mask, check_model_source, common_options,
                                  finite_float, frames_every,
                                  non_negative, positive, positive_int, progress_flag, video_options, write_video)
 from clipedit.defaults import EDIT
@@ -58,14 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def check(a: argparse.Namespace) -> None:
     check_common(a, a.prompt)
-    if a.mask is not None:
-        from clipedit.checks import check_image_file
-        from clipedit.masks import as_mask
-
-        if a.method != "optimise":
-            raise UsageError(f"--mask goes with --method optimise, not --method {a.method}")
-        check_image_file(a.mask, "--mask")
-        as_mask(a.mask)  # refuses a mask that is black everywhere, in one line
+    if a.mask is not None and a.method != "optimise":
+        raise UsageError(f"--mask goes with --method optimise, not --method {a.method}")
+    check_mask(a)  # the mask's size is the generator's, known once it is loaded
     if a.video is not None and a.method != "optimise":
         raise UsageError(f"--video shows an optimisation: --method {a.method} has none (use --method optimise)")
     check_generator(a)  # a generator is a row of the weights table or a file; a latent is always a file
@@ -151,12 +146,20 @@ def run(a: argparse.Namespace) -> int:
         from clipedit.cli.batch import run_batch
         from clipedit.styleclip import load_generator
 
-        G = load_generator(a.generator, device=a.device)  # loaded once for the folder
+        from clipedit.device import select_device
+        from clipedit.guidance import CLIPGuide
+        from clipedit.styleclip.loaders import guide_for
+
+        # the generator is loaded and the prompt encoded once for the folder (styleclip_edit's own guide: no views)
+        dev = select_device(a.device)
+        G = load_generator(a.generator, device=dev)
+        guide = CLIPGuide(a.prompt, negatives=a.negative or None, models=guide_for(G, a.model), augment="none",
+                          n_augs=1, device=dev)
 
         def one(latent, out):
             r = styleclip_edit(a.prompt, generator=G, latent=latent, mode=a.mode, seed=a.seed, steps=a.steps, lr=a.lr,
                                l2_lambda=a.l2, id_lambda=a.id, truncation=a.truncation, space=a.space, model=a.model,
-                               negatives=a.negative or None, device=a.device, progress=False)
+                               negatives=a.negative or None, device=a.device, progress=False, guide=guide)
             save_image(r.image, out)
             save_latents(out.with_suffix(".latent.safetensors"), latent=r.latent, start=r.start)
 

@@ -88,16 +88,24 @@ def _run_many(a: argparse.Namespace, kw: dict) -> int:
     from clipedit.imageio import load_image, save_image
     from clipedit.interrupt import Terminated
 
+    from clipedit.defaults import STYLE_TEXT
+    from clipedit.device import select_device
+    from clipedit.guidance import CLIPGuide
+
+    dev = select_device(a.device)
+    # the prompt is encoded (and the networks loaded) once for the folder
+    guide = CLIPGuide(a.prompt, negatives=a.negative or None, models=a.model, augment=STYLE_TEXT.augment,
+                      n_augs=a.n_augs, device=dev)
     if a.space == "multistyle":
         from clipedit.style.multistyle import multistyle_clip as method
         extra = {}
     else:
-        from clipedit.style.arbitrary import style_transfer_clip as method
-        extra = {"style": a.style, "l2_weight": a.l2}
+        from clipedit.style.arbitrary import load_arbitrary_style, style_transfer_clip as method
+        extra = {"style": a.style, "l2_weight": a.l2, "net": load_arbitrary_style(device=dev)}
 
     def one(content, out):
         res = method(load_image(content), a.prompt, negatives=a.negative or None, model=a.model, steps=a.steps,
-                     n_augs=a.n_augs, content_size=a.size, seed=a.seed, device=a.device, progress=False, **extra, **kw)
+                     n_augs=a.n_augs, content_size=a.size, seed=a.seed, device=dev, progress=False, guide=guide, **extra, **kw)
         save_image(res.image, out)
         if res.run.stopped == "terminated":  # the loop kept the best so far and returned: stop the folder here
             raise Terminated()

@@ -154,8 +154,11 @@ def draw(
               {"params": scene.parameters("colors"), "lr": rates["colors"], "schedule": None}]
     clip_steps = int(round(clip_until * steps))
 
+    def render_now() -> torch.Tensor:  # with a mask, the photo outside the region (what the guide sees too)
+        return rend(scene) if region is None else composite(rend(scene), scene.background[None], region)
+
     def closure(step: int):
-        image = rend(scene) if region is None else composite(rend(scene), scene.background[None], region)
+        image = render_now()
         logs: dict[str, float] = {}
         loss = image.new_zeros(())
         if guide is not None and step < clip_steps:
@@ -173,9 +176,6 @@ def draw(
         for p in scene.paths:
             p.width.clamp_(min_width, max_width)
             p.color.clamp_(0.0, 1.0)
-
-    def render_now() -> torch.Tensor:
-        return rend(scene) if region is None else composite(rend(scene), scene.background[None], region)
 
     run = optimize(groups, closure, steps, render=render_now, **control, desc=desc, post_step=project)
     final = scene.detach().to("cpu")

@@ -108,23 +108,14 @@ def generate(prompt: str | Sequence[str], *, model: str | Path | MaskedGenerator
         raise ValueError(f"steps must be at most the number of tokens ({h * w}), got {steps}")
     all_prompts = [p for p in prompts for _ in range(n)]
     frames: list[torch.Tensor] | None = [] if frames_every else None
-    start = region = base = None
     if (init is None) != (mask is None):
         raise ValueError("inpainting needs both init= (the image) and mask= (the region that may change)")
-    if init is not None:
-        start, base, region = gen.inpainting(init, mask, len(all_prompts))
     text = gen.encode_text(all_prompts)
     neg = gen.encode_text([negative] * len(all_prompts)) if negative else None
     images, tokens = gen.sample(gen.logits_fn(text, neg), len(all_prompts), steps=steps, guidance=guidance,
                                 temperature=temperature, randomness=randomness, seed=seed,
                                 plausibility=plausibility, callback=callback, progress=progress,
-                                frames=frames, frames_every=frames_every or 1, init=start)
-    if region is not None:
-        from clipedit.masks import composite
-
-        images = composite(images, base.cpu(), region.cpu())
-        if frames:
-            frames[-1] = images
+                                frames=frames, frames_every=frames_every or 1, init=init, mask=mask)
     return Generation(images, tokens, all_prompts,
                       {"model": gen.name, "steps": steps, "guidance": guidance, "temperature": temperature,
                        "randomness": randomness, "plausibility": plausibility, "seed": seed, "negative": negative},

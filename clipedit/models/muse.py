@@ -259,7 +259,7 @@ class MaskedGenerator:
                guidance: float = 0.0, temperature: float = 1.0, randomness: float = 4.5, seed: int | None = 0,
                plausibility: float | None = None, callback: Callable[[int, torch.Tensor, Mapping[str, float]], Any] | None = None,
                progress: bool | None = None, desc: str = "generate", frames: list[torch.Tensor] | None = None,
-               frames_every: int = 1, init: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               frames_every: int = 1, init: torch.Tensor | None = None, mask=None) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode ``n`` images with the one sampler (:func:`clipedit.sampler.masked_sample`) from any
         ``logits_fn(tokens, conditional)`` (e.g. :meth:`logits_fn`, or StyleDrop's two-scale guidance).
 
@@ -267,12 +267,19 @@ class MaskedGenerator:
         logs)`` runs after every step with :meth:`preview` of the partial grid; a progress bar when ``progress``.
         ``frames``: a list that receives the run as an animation through the same step callback: the all-masked grid
         (grey), the preview every ``frames_every`` steps, and the images returned. ``init``: ``(n, h, w)`` tokens to
-        inpaint, :attr:`mask_id` where tokens are to be sampled (the others stay).
+        inpaint, :attr:`mask_id` where tokens are to be sampled (the others stay); or, with ``mask``, an image
+        ``(1, 3, H, W)`` in ``[0, 1]`` to inpaint (:meth:`inpainting`), the result composited with it so that pixels
+        where the mask is 0 are exactly ``init``'s.
         """
         from clipedit.progress import progress_bar
         from clipedit.sampler import DEFAULT_PLAUSIBILITY, masked_sample
 
         h, w = self.token_grid
+        base = region = None
+        if mask is not None:
+            if init is None:
+                raise ValueError("inpainting needs both init= (the image) and mask= (the region that may change)")
+            init, base, region = self.inpainting(init, mask, n)
         if init is not None:  # inpainting: at most one commit per masked token
             steps = min(int(steps), int((init == self.mask_id).flatten(1).sum(1).min()))
         if not 1 <= int(steps) <= h * w:
@@ -306,6 +313,10 @@ class MaskedGenerator:
         bar.close()
         with torch.no_grad():
             images = self.detokenize(tokens).cpu()
+        if region is not None:
+            from clipedit.masks import composite
+
+            images = composite(images, base.cpu(), region.cpu())
         if frames is not None:  # the last frame is exactly the result
             if steps % max(1, int(frames_every)) == 0:
                 frames[-1] = images

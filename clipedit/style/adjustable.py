@@ -281,8 +281,7 @@ def adjust(content: ImageLike, content_weight: float = ADJUST.content_weight, st
     c = load_image(content, content_size, dev)
     out = net(c, lam.to(dev))
     if mask is not None:
-        from clipedit.masks import as_mask, composite
-        from clipedit.masks import feather as soften
+        from clipedit.masks import paste
 
-        out = composite(out, c, soften(as_mask(mask, tuple(c.shape[-2:])), feather))
+        out = paste(out, c, mask, feather)
     return out

@@ -91,10 +91,9 @@ def stylize(content: ImageLike, style: ImageLike, strength: float = STYLIZE.stre
     e = strength * net.embed(s) + (1 - strength) * net.embed(c)
     out = net(c, e)
     if mask is not None:
-        from clipedit.masks import as_mask, composite
-        from clipedit.masks import feather as soften
+        from clipedit.masks import paste
 
-        out = composite(out, c, soften(as_mask(mask, tuple(c.shape[-2:])), feather))
+        out = paste(out, c, mask, feather)
     return out
 
 
@@ -176,9 +175,9 @@ def style_transfer_clip(
     e = nn.Parameter(e0.clone())
     region = None
     if mask is not None:
-        from clipedit.masks import as_mask, feather as soften
+        from clipedit.masks import region_for
 
-        region = soften(as_mask(mask, tuple(c.shape[-2:])), 8).to(c.device)
+        region = region_for(mask, c, 8)
 
     def render() -> torch.Tensor:  # with a mask, the guide sees (and the result is) the content outside the region
         out = net(c, e)

@@ -60,22 +60,13 @@ def sample_style(gen: MaskedGenerator, style: TrainedStyle | None, contents: str
     frames: list[torch.Tensor] | None = [] if frames_every else None
     if (init is None) != (mask is None):
         raise ValueError("inpainting needs both init= (the image) and mask= (the region that may change)")
-    start = base = region = None
-    if init is not None:
-        start, base, region = gen.inpainting(init, mask, len(prompts))
     ctx = attached(style.adapters, gen.transformer) if style is not None else nullcontext(None)
     with ctx as adapters:
         fn = two_scale_logits_fn(gen, adapters, text, lambda_a, lambda_b,
                                  plausibility=DEFAULT_PLAUSIBILITY if plausibility is None else plausibility)
         images, tokens = gen.sample(fn, len(prompts), steps=steps, temperature=temperature, randomness=randomness,
                                     seed=seed, callback=callback, progress=progress, desc="styledrop", frames=frames,
-                                    frames_every=frames_every or 1, init=start)
-    if region is not None:
-        from clipedit.masks import composite
-
-        images = composite(images, base.cpu(), region.cpu())
-        if frames:
-            frames[-1] = images
+                                    frames_every=frames_every or 1, init=init, mask=mask)
     return StyledSamples(images, tokens, prompts, {"lambda_a": lambda_a, "lambda_b": lambda_b, "steps": steps,
                                                    "seed": seed, "style": style.meta["style"] if style else None},
                          frames or [])
